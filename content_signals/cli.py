@@ -1,0 +1,267 @@
+"""The ``signals`` command line.
+
+Every command loads the config once and passes it down. Errors a user can act on print one line
+(``error: ...``) and exit non-zero; heavy libraries are imported only by the commands that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from content_signals.config import PlatformConfig, load_config
+from content_signals.errors import GateFailed, SignalsError
+from content_signals.layout import DataLayout
+
+app = typer.Typer(
+    help="Content Signals: compute, validate, publish and serve signals about catalogue content.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+jobs_app = typer.Typer(help="Run signal jobs.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models on point-in-time features.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(train_app, name="train")
+
+DateOption = Annotated[str | None, typer.Option("--date", help="Partition date, YYYY-MM-DD (UTC).")]
+
+EXIT_ERROR = 1
+EXIT_GATE_FAILED = 3
+
+
+def say(line: str) -> None:
+    typer.echo(f"[{time.strftime('%H:%M:%S')}] {line}")
+
+
+def parse_date(text: str | None, option: str = "--date") -> date:
+    if text is None:
+        raise SignalsError(f"{option} is required (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise SignalsError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
+
+
+def prepare_process(config: PlatformConfig) -> None:
+    """Process-wide settings the engines read from the environment, set once at the CLI edge.
+
+    Feast's metrics module would otherwise create a temp folder per process (Ray starts many) and
+    point Prometheus at it; Ray would report usage statistics; Spark would guess a network address.
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    metrics_dir = Path(tempfile.gettempdir()) / f"content_signals_metrics_{os.getuid()}"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROCESS_DIR", str(metrics_dir))
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _config(ctx: typer.Context) -> PlatformConfig:
+    config: PlatformConfig = ctx.obj
+    return config
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", envvar="SIGNALS_CONFIG", help="YAML config; embedded defaults if unset."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Overrides the config's data_dir.")
+    ] = None,
+) -> None:
+    overrides: dict[str, Any] = {"data_dir": str(data_dir)} if data_dir else {}
+    ctx.obj = load_config(config_path, overrides=overrides)
+    prepare_process(ctx.obj)
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    items: Annotated[int, typer.Option(min=1, help="Content items.")] = 2_000,
+    creators: Annotated[int, typer.Option(min=1, help="Creators.")] = 200,
+    days: Annotated[int, typer.Option(min=1, help="Days of listening events.")] = 14,
+    events_per_day: Annotated[int, typer.Option(min=1, help="Listening events per day.")] = 20_000,
+    users: Annotated[int, typer.Option(min=1, help="Distinct listeners.")] = 5_000,
+    start_date: Annotated[str, typer.Option(help="First day of events, YYYY-MM-DD.")] = "2026-01-01",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
+) -> None:
+    """Write a deterministic synthetic catalogue and listening events as Parquet."""
+    from content_signals.synthetic import GenerationSpec, write_catalogue
+
+    config = _config(ctx)
+    spec = GenerationSpec(
+        items=items,
+        creators=creators,
+        days=days,
+        events_per_day=events_per_day,
+        users=users,
+        start_date=parse_date(start_date, "--start-date"),
+        seed=seed,
+    )
+    counts = write_catalogue(spec, DataLayout(config.data_dir), say)
+    say(f"generated {counts['items']:,} items, {counts['creators']:,} creators, "
+        f"{counts['events']:,} events under {config.data_dir}")
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """List the signal jobs."""
+    from content_signals.definitions import SIGNAL_TABLES
+
+    for table in SIGNAL_TABLES.values():
+        typer.echo(f"{table.name}: {table.description}")
+
+
+@jobs_app.command("run")
+def jobs_run(ctx: typer.Context, name: str, day: DateOption = None) -> None:
+    """Compute one daily partition, gate it, and publish it to the offline store or quarantine it."""
+    from jobs.runner import get_job
+
+    config = _config(ctx)
+    partition = parse_date(day)
+    # Fail fast on an unknown job or missing input, before paying for a Spark session.
+    get_job(name).check_inputs(DataLayout(config.data_dir), partition)
+    _run_job(config, name, partition)
+
+
+def _run_job(config: PlatformConfig, name: str, partition: date) -> None:
+    from content_signals.spark import spark_session
+    from expectations.gate import QualityGate
+    from jobs.runner import run_job
+
+    spark = spark_session(config.spark)
+    run_job(spark, DataLayout(config.data_dir), name, partition, QualityGate(), say)
+
+
+@app.command()
+def publish(ctx: typer.Context, day: DateOption = None) -> None:
+    """Apply the Feast repo and materialize that date's validated partitions online."""
+    from content_signals.publishing import publish as publish_partitions
+    from content_signals.spark import spark_session
+
+    config = _config(ctx)
+    partition = parse_date(day)
+    publish_partitions(config, spark_session(config.spark), partition, progress=say)
+
+
+@train_app.command("quality")
+def train_quality(ctx: typer.Context, day: DateOption = None) -> None:
+    """Train the quality model on features as of the end of --date; labels from the next 7 days."""
+    from content_signals.spark import spark_session
+    from content_signals.training import train_quality as train
+
+    config = _config(ctx)
+    partition = parse_date(day)
+    train(config, spark_session(config.spark), partition, progress=say)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="gRPC port (default from config: 9000).")] = None,
+) -> None:
+    """Serve features and scores over gRPC with Ray Serve until interrupted (Ctrl-C drains)."""
+    from serving import server
+
+    config = _config(ctx)
+    if port is not None:
+        config = config.model_copy(update={"serving": config.serving.model_copy(update={"grpc_port": port})})
+    stop_requested = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
+    server.start(config, progress=say)
+    say("press Ctrl-C to stop")
+    stop_requested.wait()
+    say("draining and stopping")
+    server.stop()
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    fresh: Annotated[bool, typer.Option(help="Delete the data directory first.")] = False,
+) -> None:
+    """Run the whole pipeline on small synthetic data: generate → job → gate → publish → train →
+    serve → query over gRPC → stop."""
+    config = _config(ctx)
+    if fresh and config.data_dir.exists():
+        shutil.rmtree(config.data_dir)
+        config.data_dir.mkdir(parents=True)
+    started = time.perf_counter()
+    first_day = date(2026, 1, 1)
+    feature_day = first_day + timedelta(days=6)
+    say("1/5 generate synthetic catalogue")
+    ctx.invoke(generate, ctx=ctx, start_date=first_day.isoformat())
+    for day in (feature_day - timedelta(days=1), feature_day):
+        say(f"2/5 content_profile {day.isoformat()}: compute in Spark, validate with Great Expectations")
+        _run_job(config, "content_profile", day)
+        say(f"3/5 publish {day.isoformat()} to the online store with Feast")
+        ctx.invoke(publish, ctx=ctx, day=day.isoformat())
+    say("4/5 train the quality model on point-in-time features")
+    ctx.invoke(train_quality, ctx=ctx, day=feature_day.isoformat())
+    say("5/5 serve over gRPC and query it")
+    _query_server(config)
+    say(f"demo finished in {time.perf_counter() - started:.0f}s")
+
+
+def _query_server(config: PlatformConfig) -> None:
+    from serving import server
+    from serving.client import SignalsClient, value_of
+
+    running = server.start(config, progress=say)
+    try:
+        ids = ["c000000", "c000001", "c000002", "no-such-item"]
+        with SignalsClient(running.target) as client:
+            features = client.get_online_features("ranking_v1", ids)
+            say(f"GetOnlineFeatures ranking_v1 for {len(ids)} ids:")
+            for entity in features.entities:
+                shown = ", ".join(
+                    f"{name}={value_of(v)}"
+                    for name, v in zip(features.feature_names, entity.values, strict=True)
+                    if v.status == 1
+                )
+                typer.echo(f"    {entity.content_id}: {shown or 'NOT_FOUND'}")
+            scores = client.score("quality", ids)
+            say(f"Score with model {scores.model} {scores.model_version}:")
+            for item in scores.scores:
+                typer.echo(
+                    f"    {item.content_id}: {item.score:.3f} (imputed features: {item.missing_features})"
+                )
+    finally:
+        server.stop()
+        say("server stopped")
+
+
+def main() -> None:
+    """Console entry point: one-line errors and meaningful exit codes."""
+    try:
+        result = app(standalone_mode=False)
+    except GateFailed as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_GATE_FAILED)
+    except SignalsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:
+        # Usage errors (unknown option, bad value): one line instead of a usage block.
+        typer.echo(f"error: {exc.format_message()} (see --help)", err=True)
+        sys.exit(getattr(exc, "exit_code", EXIT_ERROR))
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,141 @@
+"""The platform's one typed configuration.
+
+Every command loads a :class:`PlatformConfig` once (from YAML, or the embedded defaults) and passes
+it explicitly to whatever needs it. No module reads environment variables on its own: the only
+place the environment enters is :func:`expand_env`, applied to the YAML text before parsing, so a
+deployment can write ``redis_url: ${REDIS_URL:-redis://127.0.0.1:6379}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from content_signals.errors import SignalsError
+
+_ENV_PATTERN = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo in a config file must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkConfig(_Strict):
+    master: str = "local[*]"
+    app_name: str = "content-signals"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = Field(default=4, ge=1)
+    # Extra Spark settings, applied last (they win over the ones above).
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class OnlineStoreConfig(_Strict):
+    type: Literal["sqlite", "redis"] = "sqlite"
+    # SQLite: path of the database file, relative to the data directory unless absolute.
+    path: str = "online_store.db"
+    # Redis: "host:port[,db=N]" as Feast's Redis online store expects it.
+    connection_string: str = "127.0.0.1:6379"
+
+
+class FeastConfig(_Strict):
+    project: str = "content_signals"
+    # Registry file, relative to the data directory unless absolute.
+    registry_path: str = "registry.db"
+    online_store: OnlineStoreConfig = Field(default_factory=OnlineStoreConfig)
+    # Rows written to the online store per batch during materialization (bounds peak memory).
+    online_write_batch_size: int = Field(default=10_000, ge=1)
+
+
+class RayConfig(_Strict):
+    # None starts a local Ray inside the process; "auto" or "ray://host:10001" joins a cluster.
+    address: str | None = None
+    num_cpus: int | None = Field(default=None, ge=1)
+    include_dashboard: bool = False
+
+
+class ServingConfig(_Strict):
+    host: str = "0.0.0.0"
+    grpc_port: int = Field(default=9000, ge=1, le=65535)
+    max_entities_per_request: int = Field(default=1000, ge=1)
+    # GPUs asked for by each model replica. If the cluster has none, replicas fall back to CPU
+    # with a warning instead of waiting forever for a GPU that will never appear.
+    model_num_gpus: float = Field(default=0.0, ge=0)
+    model_num_cpus: float = Field(default=0.5, gt=0)
+    ingress_num_cpus: float = Field(default=0.5, gt=0)
+    max_batch_size: int = Field(default=32, ge=1)
+    batch_wait_timeout_s: float = Field(default=0.005, ge=0)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class PlatformConfig(_Strict):
+    """Everything a run needs to know about where data lives and which engines to use."""
+
+    data_dir: Path = Path("data")
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    feast: FeastConfig = Field(default_factory=FeastConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+
+    @model_validator(mode="after")
+    def _absolute_data_dir(self) -> PlatformConfig:
+        # Ray replicas and Spark executors run in other working directories: paths must be absolute.
+        object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        return self
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the data directory unless it is absolute."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.data_dir / candidate
+
+
+def expand_env(text: str, environ: Mapping[str, str]) -> str:
+    """Replace ``${NAME}`` and ``${NAME:-default}`` with values from ``environ``.
+
+    A variable that is unset and has no default is an error, not an empty string: an empty path or
+    host would otherwise surface much later as a confusing failure.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise SignalsError(f"config refers to ${{{name}}}, which is not set and has no default")
+
+    return _ENV_PATTERN.sub(substitute, text)
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> PlatformConfig:
+    """Load the config from ``path`` (or the embedded defaults) and apply top-level ``overrides``."""
+    raw: dict[str, object] = {}
+    if path is not None:
+        if not path.is_file():
+            raise SignalsError(f"config file {path} does not exist")
+        text = expand_env(path.read_text(), os.environ if environ is None else environ)
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SignalsError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise SignalsError(f"config file {path} must hold a mapping at the top level")
+        raw = loaded or {}
+    raw.update(overrides or {})
+    try:
+        return PlatformConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "config"
+        raise SignalsError(f"invalid config: {where}: {first['msg']}") from exc

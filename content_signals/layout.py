@@ -1,0 +1,68 @@
+"""Where each kind of data lives under the data directory.
+
+    raw/catalog/content.parquet         catalogue items (generated or imported)
+    raw/catalog/creators.parquet        creators
+    raw/events/date=YYYY-MM-DD/         listening events, one folder per UTC day
+    signals/<table>/date=YYYY-MM-DD/    validated signal partitions: the offline store
+    quarantine/<table>/date=.../<run>/  partitions that failed the gate, with their validation result
+    staging/                            partitions being written; never read by anything else
+    models/<name>/<version>/            trained model artifacts
+    online_store.db, registry.db        Feast's SQLite online store and registry (embedded defaults)
+
+Only :mod:`jobs.partitions` moves data into ``signals/``, and only with an atomic rename, so a
+reader never sees a half-written partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+
+def partition_name(day: date) -> str:
+    return f"date={day.isoformat()}"
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    root: Path
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.root / "raw" / "catalog"
+
+    @property
+    def content_path(self) -> Path:
+        return self.catalog_dir / "content.parquet"
+
+    @property
+    def creators_path(self) -> Path:
+        return self.catalog_dir / "creators.parquet"
+
+    @property
+    def events_dir(self) -> Path:
+        return self.root / "raw" / "events"
+
+    def events_partition(self, day: date) -> Path:
+        return self.events_dir / partition_name(day)
+
+    def signal_table_dir(self, table: str) -> Path:
+        return self.root / "signals" / table
+
+    def signal_partition(self, table: str, day: date) -> Path:
+        return self.signal_table_dir(table) / partition_name(day)
+
+    def quarantine_dir(self, table: str, day: date) -> Path:
+        return self.root / "quarantine" / table / partition_name(day)
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def publish_log_path(self) -> Path:
+        return self.root / "publish_log.jsonl"
+
+    def model_dir(self, name: str) -> Path:
+        return self.root / "models" / name

@@ -1,0 +1,107 @@
+"""Model artifacts: a torch module, its weights as safetensors, and a JSON card naming its inputs.
+
+Nothing here unpickles anything: weights load with ``safetensors`` and the architecture is rebuilt
+from the JSON, so a model file can never execute code on the serving host.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from content_signals.errors import SignalsError
+
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "model.json"
+_VERSION_PATTERN = re.compile(r"^v(\d+)$")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model needs at serving time and how it was made."""
+
+    name: str
+    version: str
+    feature_service: str
+    # Input features, in the order the network expects them.
+    features: list[str]
+    # Standardisation applied before the network: (x - mean) / std; missing values become the mean.
+    feature_means: list[float]
+    feature_stds: list[float]
+    hidden_units: list[int]
+    target: str
+    training_partition: str
+    trained_at: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+class QualityNet(nn.Module):
+    """A small MLP producing one logit per item."""
+
+    def __init__(self, n_inputs: int, hidden_units: list[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_inputs
+        for units in hidden_units:
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            width = units
+        layers.append(nn.Linear(width, 1))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.layers(inputs).squeeze(-1)
+
+
+def build_network(card: ModelCard) -> QualityNet:
+    return QualityNet(len(card.features), card.hidden_units)
+
+
+def next_version(model_root: Path) -> str:
+    existing = [
+        int(m.group(1))
+        for p in model_root.glob("v*")
+        if (m := _VERSION_PATTERN.match(p.name)) and (p / CARD_FILE).exists()
+    ]
+    return f"v{max(existing, default=0) + 1}"
+
+
+def latest_version(model_root: Path) -> str | None:
+    versions = sorted(
+        (int(m.group(1)), p.name)
+        for p in model_root.glob("v*")
+        if (m := _VERSION_PATTERN.match(p.name)) and (p / CARD_FILE).exists()
+    )
+    return versions[-1][1] if versions else None
+
+
+def save_model(model_root: Path, card: ModelCard, network: nn.Module) -> Path:
+    """Write weights and card to a temporary folder and rename it into place (atomic)."""
+    target = model_root / card.version
+    staging = model_root / f".{card.version}.tmp"
+    staging.mkdir(parents=True, exist_ok=False)
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(staging / WEIGHTS_FILE))
+    (staging / CARD_FILE).write_text(card.to_json())
+    staging.rename(target)
+    return target
+
+
+def load_model(model_dir: Path) -> tuple[ModelCard, QualityNet]:
+    card_path, weights_path = model_dir / CARD_FILE, model_dir / WEIGHTS_FILE
+    if not card_path.exists() or not weights_path.exists():
+        raise SignalsError(f"no model artifact at {model_dir}")
+    raw: dict[str, Any] = json.loads(card_path.read_text())
+    card = ModelCard(**raw)
+    network = build_network(card)
+    network.load_state_dict(load_file(str(weights_path)))
+    network.eval()
+    return card, network

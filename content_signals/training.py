@@ -1,0 +1,167 @@
+"""Train the ``quality`` model: will an item be played more than the median item next week?
+
+Features come from Feast's point-in-time retrieval of the ``ranking_v1`` service as of the end of
+the training date; the label is computed from listening events strictly after that moment (the
+following 7 days), so no feature can contain information about the label.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import torch
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from scipy.stats import rankdata
+
+from content_signals.config import PlatformConfig
+from content_signals.definitions import ENTITY_TIMESTAMP, SIGNAL_TABLES
+from content_signals.errors import SignalsError
+from content_signals.layout import DataLayout
+from content_signals.models import ModelCard, QualityNet, next_version, save_model
+from jobs.schema import partition_timestamp
+
+MODEL_NAME = "quality"
+FEATURE_SERVICE = "ranking_v1"
+LABEL_DAYS = 7
+HIDDEN_UNITS = [32, 16]
+TARGET = (
+    "1 when the item's plays in the 7 days after the feature timestamp exceed the median item's, "
+    "else 0"
+)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    card: ModelCard
+    path: str
+    rows: int
+
+
+def numeric_features(feature_service_views: list[tuple[str, list[str]]]) -> list[str]:
+    """The service's int, double and bool features in a stable order (strings are not inputs)."""
+    names = []
+    for view, features in feature_service_views:
+        table = SIGNAL_TABLES[view]
+        names += [f for f in features if table.signal(f).dtype != "string"]
+    return names
+
+
+def future_plays(spark: SparkSession, layout: DataLayout, day: date) -> pd.DataFrame:
+    """Plays per item in the ``LABEL_DAYS`` days after ``day`` (the label's raw material)."""
+    label_days = [day + timedelta(days=i) for i in range(1, LABEL_DAYS + 1)]
+    missing = [d.isoformat() for d in label_days if not layout.events_partition(d).exists()]
+    if missing:
+        raise SignalsError(
+            f"cannot label {day.isoformat()}: listening events for the following {LABEL_DAYS} days "
+            f"are needed and {', '.join(missing)} are missing"
+        )
+    events = spark.read.parquet(*[str(layout.events_partition(d)) for d in label_days])
+    content = spark.read.parquet(str(layout.content_path)).select("content_id")
+    plays = events.groupBy("content_id").agg(F.count(F.lit(1)).alias("future_plays"))
+    joined = content.join(plays, "content_id", "left").fillna(0, subset=["future_plays"])
+    return joined.toPandas()
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    positives = labels == 1
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _in_validation(content_id: str) -> bool:
+    """A stable 80/20 split by id, so retraining on the same data gives the same split."""
+    return zlib.crc32(content_id.encode()) % 5 == 0
+
+
+def train_quality(
+    config: PlatformConfig,
+    spark: SparkSession,
+    day: date,
+    progress: Callable[[str], None] = lambda _line: None,
+    epochs: int = 300,
+    seed: int = 0,
+) -> TrainingResult:
+    from feature_repo.repo import feature_store
+
+    layout = DataLayout(config.data_dir)
+    if not layout.signal_partition("content_profile", day).exists():
+        raise SignalsError(
+            f"no validated content_profile partition for {day.isoformat()}: "
+            f"run `signals jobs run content_profile --date {day.isoformat()}` first"
+        )
+    labels = future_plays(spark, layout, day)
+    feature_time = partition_timestamp(day)
+    entity_df = pd.DataFrame(
+        {"content_id": labels["content_id"], ENTITY_TIMESTAMP: pd.Timestamp(feature_time)}
+    )
+    store = feature_store(config)
+    service = store.get_feature_service(FEATURE_SERVICE)
+    features = numeric_features(
+        [(p.name, [f.name for f in p.features]) for p in service.feature_view_projections]
+    )
+    progress(f"training set: {len(entity_df):,} items as of {feature_time.isoformat()}, "
+             f"{len(features)} features from {FEATURE_SERVICE}")
+    frame = store.get_historical_features(entity_df=entity_df, features=service).to_df()
+    if len(frame) != len(entity_df):
+        raise SignalsError(f"training set has {len(frame)} rows for {len(entity_df)} entities")
+    frame = frame.merge(labels, on="content_id", how="inner")
+    target = (frame["future_plays"] > frame["future_plays"].median()).astype(np.float32).to_numpy()
+
+    values = frame[features].astype("float64").to_numpy()
+    means = np.nanmean(values, axis=0)
+    stds = np.nanstd(values, axis=0)
+    stds = np.where(stds > 0, stds, 1.0)
+    standardised = np.nan_to_num((values - means) / stds, nan=0.0).astype(np.float32)
+
+    validation = frame["content_id"].map(_in_validation).to_numpy()
+    x_train, y_train = torch.from_numpy(standardised[~validation]), torch.from_numpy(target[~validation])
+    torch.manual_seed(seed)
+    network = QualityNet(len(features), HIDDEN_UNITS)
+    optimiser = torch.optim.Adam(network.parameters(), lr=0.01)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    for epoch in range(1, epochs + 1):
+        optimiser.zero_grad()
+        loss = loss_fn(network(x_train), y_train)
+        loss.backward()
+        optimiser.step()
+        if epoch % 100 == 0 or epoch == epochs:
+            progress(f"epoch {epoch}/{epochs}: training loss {loss.item():.4f}")
+
+    network.eval()
+    with torch.no_grad():
+        scores = torch.sigmoid(network(torch.from_numpy(standardised[validation]))).numpy()
+    y_val = target[validation]
+    metrics = {
+        "validation_roc_auc": roc_auc(y_val, scores),
+        "validation_accuracy": float(((scores > 0.5) == (y_val == 1)).mean()),
+        "validation_rows": float(validation.sum()),
+        "training_rows": float((~validation).sum()),
+        "positive_rate": float(target.mean()),
+    }
+    model_root = layout.model_dir(MODEL_NAME)
+    card = ModelCard(
+        name=MODEL_NAME,
+        version=next_version(model_root),
+        feature_service=FEATURE_SERVICE,
+        features=features,
+        feature_means=[float(v) for v in means],
+        feature_stds=[float(v) for v in stds],
+        hidden_units=HIDDEN_UNITS,
+        target=TARGET,
+        training_partition=day.isoformat(),
+        trained_at=datetime.now(UTC).isoformat(),
+        metrics=metrics,
+    )
+    path = save_model(model_root, card, network)
+    progress(f"{MODEL_NAME} {card.version}: validation ROC-AUC {metrics['validation_roc_auc']:.3f}, "
+             f"accuracy {metrics['validation_accuracy']:.3f}; saved to {path}")
+    return TrainingResult(card=card, path=str(path), rows=len(frame))

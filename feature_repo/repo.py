@@ -1,0 +1,81 @@
+"""The Feast repo as code: the store's config and every object ``apply`` registers.
+
+Feast's own CLI discovers objects by scanning modules; we build them from the platform config
+instead, because the sources' paths and the stores' locations are deployment settings, not code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from content_signals.config import PlatformConfig
+from content_signals.definitions import CONTENT_PROFILE
+from content_signals.layout import DataLayout
+from content_signals.spark import REQUIRED_CONF
+
+if TYPE_CHECKING:
+    from feast import Entity, FeatureService, FeatureStore, FeatureView
+    from feast.repo_config import RepoConfig
+
+
+@dataclass(frozen=True)
+class RepoObjects:
+    entities: list[Entity]
+    views: list[FeatureView]
+    services: list[FeatureService]
+
+    def all(self) -> list[Any]:
+        return [*self.entities, *self.views, *self.services]
+
+
+def build_objects(config: PlatformConfig) -> RepoObjects:
+    from feature_repo.entities import content
+    from feature_repo.services import ranking_v1
+    from feature_repo.sources import signal_source
+    from feature_repo.views import signal_view
+
+    layout = DataLayout(config.data_dir)
+    source = signal_source(CONTENT_PROFILE, layout.signal_table_dir(CONTENT_PROFILE.name))
+    content_profile = signal_view(CONTENT_PROFILE, content, source)
+    return RepoObjects(
+        entities=[content], views=[content_profile], services=[ranking_v1(content_profile)]
+    )
+
+
+def online_store_settings(config: PlatformConfig) -> dict[str, Any]:
+    online = config.feast.online_store
+    if online.type == "sqlite":
+        return {"type": "sqlite", "path": str(config.resolve(online.path))}
+    return {"type": "redis", "connection_string": online.connection_string}
+
+
+def repo_config(config: PlatformConfig) -> RepoConfig:
+    from feast.repo_config import RepoConfig
+
+    spark = config.spark
+    spark_conf = {
+        "spark.master": spark.master,
+        "spark.driver.memory": spark.driver_memory,
+        "spark.sql.shuffle.partitions": str(spark.shuffle_partitions),
+        "spark.ui.enabled": "false",
+        **REQUIRED_CONF,
+        **spark.conf,
+    }
+    return RepoConfig(
+        project=config.feast.project,
+        provider="local",
+        registry={"registry_type": "file", "path": str(config.resolve(config.feast.registry_path))},
+        online_store=online_store_settings(config),
+        offline_store={"type": "spark", "spark_conf": spark_conf},
+        entity_key_serialization_version=3,
+        materialization={"online_write_batch_size": config.feast.online_write_batch_size},
+        repo_path=str(config.data_dir),
+    )
+
+
+def feature_store(config: PlatformConfig) -> FeatureStore:
+    from feast import FeatureStore
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=repo_config(config))

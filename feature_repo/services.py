@@ -1,0 +1,15 @@
+"""Feature services: one per consumer and version. A consumer pins a version; changing what a
+version returns is a breaking change, so new features go into a new version."""
+
+from __future__ import annotations
+
+from feast import FeatureService, FeatureView
+
+
+def ranking_v1(content_profile: FeatureView) -> FeatureService:
+    return FeatureService(
+        name="ranking_v1",
+        features=[content_profile],
+        description="Features the ranking team's models read for each candidate item.",
+        tags={"consumer": "ranking", "version": "1"},
+    )

@@ -1,0 +1,69 @@
+"""Writing daily partitions so that no reader ever sees half of one.
+
+A partition is written in full under ``staging/`` and then moved into place with ``rename``, which
+is atomic on a local or POSIX file system. Replacing an existing partition is two renames a few
+microseconds apart (old out, new in); a reader listing the table in between sees the table without
+that day rather than a mix of two runs. Object stores need a table format (Delta, Iceberg) for the
+same guarantee: see ``infra/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from content_signals.layout import DataLayout, partition_name
+
+
+@dataclass(frozen=True)
+class QuarantinedPartition:
+    path: Path
+    run_id: str
+
+
+def _write_parquet(frame: DataFrame, path: Path) -> None:
+    frame.write.mode("errorifexists").parquet(str(path))
+
+
+def publish_partition(frame: DataFrame, layout: DataLayout, table: str, day: date, run_id: str) -> Path:
+    """Write ``frame`` as the partition of ``table`` for ``day``, replacing any earlier run."""
+    staged = layout.staging_dir / table / f"{partition_name(day)}.{run_id}"
+    _write_parquet(frame, staged)
+    target = layout.signal_partition(table, day)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    replaced = layout.staging_dir / table / f"{partition_name(day)}.{run_id}.replaced"
+    if target.exists():
+        target.rename(replaced)
+    staged.rename(target)
+    if replaced.exists():
+        shutil.rmtree(replaced)
+    return target
+
+
+def quarantine_partition(
+    frame: DataFrame,
+    layout: DataLayout,
+    table: str,
+    day: date,
+    run_id: str,
+    validation: dict[str, Any],
+) -> QuarantinedPartition:
+    """Keep a batch that failed the gate, with its validation result, where nothing reads it."""
+    destination = layout.quarantine_dir(table, day) / run_id
+    staged = layout.staging_dir / table / f"quarantine.{partition_name(day)}.{run_id}"
+    _write_parquet(frame, staged / "data")
+    (staged / "validation.json").write_text(json.dumps(validation, indent=2, default=str))
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staged.rename(destination)
+    return QuarantinedPartition(path=destination, run_id=run_id)
+
+
+def quarantined_runs(layout: DataLayout, table: str, day: date) -> list[Path]:
+    folder = layout.quarantine_dir(table, day)
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.exists() else []

@@ -1,0 +1,105 @@
+"""Run a signal job for one date: compute, gate, then publish or quarantine.
+
+The DataFrame is persisted once so that validation and the write read the same computed rows
+(and the job's inputs are scanned once).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+
+from content_signals.definitions import SignalTable
+from content_signals.errors import GateFailed, SignalsError
+from content_signals.layout import DataLayout
+from expectations.gate import GateResult, QualityGate
+from jobs import content_profile
+from jobs.partitions import publish_partition, quarantine_partition
+
+BuildFrame = Callable[[SparkSession, DataLayout, date, datetime], DataFrame]
+CheckInputs = Callable[[DataLayout, date], object]
+
+
+@dataclass(frozen=True)
+class SignalJob:
+    table: SignalTable
+    # Raises SignalsError naming what is missing; cheap, so it runs before Spark starts.
+    check_inputs: CheckInputs
+    build: BuildFrame
+
+
+JOBS: dict[str, SignalJob] = {
+    content_profile.TABLE.name: SignalJob(
+        content_profile.TABLE, content_profile.input_paths, content_profile.build
+    ),
+}
+
+
+@dataclass(frozen=True)
+class JobRun:
+    job: str
+    day: date
+    run_id: str
+    rows: int
+    gate: GateResult
+    path: Path
+    seconds: float
+
+
+def get_job(name: str) -> SignalJob:
+    if name not in JOBS:
+        raise SignalsError(f"unknown job {name!r}; known jobs: {', '.join(sorted(JOBS))}")
+    return JOBS[name]
+
+
+def run_job(
+    spark: SparkSession,
+    layout: DataLayout,
+    name: str,
+    day: date,
+    gate: QualityGate,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> JobRun:
+    """Compute ``name`` for ``day``; publish it if it passes the gate, else quarantine and raise."""
+    job = get_job(name)
+    started = time.perf_counter()
+    created_at = datetime.now(UTC)
+    run_id = created_at.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    frame = job.build(spark, layout, day, created_at).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        rows = frame.count()
+        progress(f"{name} {day.isoformat()}: computed {rows:,} rows ({time.perf_counter() - started:.1f}s)")
+        result = gate.validate(frame, job.table)
+        progress(f"{name} {day.isoformat()}: {result.summary()} ({time.perf_counter() - started:.1f}s)")
+        if not result.success:
+            quarantined = quarantine_partition(
+                frame, layout, job.table.name, day, run_id, _validation_record(result, run_id, day)
+            )
+            raise GateFailed(
+                f"{result.summary()}. Partition not published; quarantined at {quarantined.path}"
+            )
+        path = publish_partition(frame, layout, job.table.name, day, run_id)
+    finally:
+        frame.unpersist()
+    seconds = time.perf_counter() - started
+    progress(f"{name} {day.isoformat()}: published {rows:,} rows to {path} ({seconds:.1f}s)")
+    return JobRun(name, day, run_id, rows, result, path, seconds)
+
+
+def _validation_record(result: GateResult, run_id: str, day: date) -> dict[str, object]:
+    return {
+        "table": result.table,
+        "partition": day.isoformat(),
+        "run_id": run_id,
+        "suite": result.suite,
+        "success": result.success,
+        "failures": [f.__dict__ for f in result.failures],
+        "great_expectations": result.report,
+    }

@@ -1,0 +1,64 @@
+"""Spark schemas derived from the signal definitions (never written by hand)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from content_signals.definitions import (
+    CREATED_TIMESTAMP,
+    ENTITY_TIMESTAMP,
+    DType,
+    SignalTable,
+)
+
+SPARK_TYPES: dict[DType, T.DataType] = {
+    "int64": T.LongType(),
+    "double": T.DoubleType(),
+    "string": T.StringType(),
+    "bool": T.BooleanType(),
+}
+
+
+def output_schema(table: SignalTable) -> T.StructType:
+    """The exact schema a partition of ``table`` is written with."""
+    fields = [
+        T.StructField(table.entity.join_key, T.StringType(), nullable=False),
+        T.StructField(ENTITY_TIMESTAMP, T.TimestampType(), nullable=False),
+        T.StructField(CREATED_TIMESTAMP, T.TimestampType(), nullable=False),
+    ]
+    fields += [
+        T.StructField(signal.name, SPARK_TYPES[signal.dtype], nullable=signal.nullable)
+        for signal in table.signals
+    ]
+    return T.StructType(fields)
+
+
+def conform(frame: DataFrame, table: SignalTable) -> DataFrame:
+    """Select the table's columns in definition order, cast to their defined types.
+
+    Missing columns fail here, loudly, rather than in a consumer. Nullability is not enforced by the
+    cast: that is the data-quality gate's job, which can quarantine instead of crash.
+    """
+    schema = output_schema(table)
+    missing = [field.name for field in schema.fields if field.name not in frame.columns]
+    if missing:
+        raise ValueError(f"{table.name} job did not produce columns: {', '.join(missing)}")
+    return frame.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def partition_timestamp(day: date) -> datetime:
+    """The event timestamp of every row in a daily partition: the end of that UTC day.
+
+    Values computed from data up to the end of ``day`` are known from this instant on, so
+    point-in-time joins never see them earlier.
+    """
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def timestamp_literal(moment: datetime) -> Column:
+    """A Spark timestamp literal for an aware datetime, independent of the JVM's time zone."""
+    return F.to_timestamp(F.lit(moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")))
