@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,6 +68,11 @@ def prepare_process(config: PlatformConfig) -> None:
     os.environ.setdefault("PROMETHEUS_MULTIPROCESS_DIR", str(metrics_dir))
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    # Feast warns on every use that its Spark offline store is "alpha"; we chose it deliberately
+    # (it keeps every training row, unlike the file store), so the warning is noise here.
+    warnings.filterwarnings(
+        "ignore", message="The spark (data source API|offline store) is an experimental", category=RuntimeWarning
+    )
 
 
 def _config(ctx: typer.Context) -> PlatformConfig:
@@ -152,11 +158,14 @@ def _run_job(config: PlatformConfig, name: str, partition: date) -> None:
 @app.command()
 def publish(ctx: typer.Context, day: DateOption = None) -> None:
     """Apply the Feast repo and materialize that date's validated partitions online."""
+    from content_signals.definitions import SIGNAL_TABLES
+    from content_signals.publishing import check_publishable
     from content_signals.publishing import publish as publish_partitions
     from content_signals.spark import spark_session
 
     config = _config(ctx)
     partition = parse_date(day)
+    check_publishable(DataLayout(config.data_dir), partition, list(SIGNAL_TABLES))
     publish_partitions(config, spark_session(config.spark), partition, progress=say)
 
 
@@ -164,10 +173,12 @@ def publish(ctx: typer.Context, day: DateOption = None) -> None:
 def train_quality(ctx: typer.Context, day: DateOption = None) -> None:
     """Train the quality model on features as of the end of --date; labels from the next 7 days."""
     from content_signals.spark import spark_session
+    from content_signals.training import check_trainable
     from content_signals.training import train_quality as train
 
     config = _config(ctx)
     partition = parse_date(day)
+    check_trainable(DataLayout(config.data_dir), partition)
     train(config, spark_session(config.spark), partition, progress=say)
 
 

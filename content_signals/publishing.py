@@ -32,18 +32,9 @@ class PublishRecord:
     published_at: str
 
 
-def publish(
-    config: PlatformConfig,
-    spark: SparkSession,
-    day: date,
-    tables: list[str] | None = None,
-    progress: Callable[[str], None] = lambda _line: None,
-) -> list[PublishRecord]:
-    from feature_repo.repo import build_objects, feature_store
-
-    layout = DataLayout(config.data_dir)
-    names = tables or list(SIGNAL_TABLES)
-    for name in names:
+def check_publishable(layout: DataLayout, day: date, tables: list[str]) -> None:
+    """Raise unless every table has a validated partition for ``day`` (cheap: no engine needed)."""
+    for name in tables:
         if not layout.signal_partition(name, day).exists():
             quarantined = quarantined_runs(layout, name, day)
             if quarantined:
@@ -56,6 +47,19 @@ def publish(
                 f"run `signals jobs run {name} --date {day.isoformat()}` first"
             )
 
+
+def publish(
+    config: PlatformConfig,
+    spark: SparkSession,
+    day: date,
+    tables: list[str] | None = None,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> list[PublishRecord]:
+    from feature_repo.repo import build_objects, feature_store
+
+    layout = DataLayout(config.data_dir)
+    names = tables or list(SIGNAL_TABLES)
+    check_publishable(layout, day, names)
     started = time.perf_counter()
     store = feature_store(config)
     store.apply(build_objects(config).all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from content_signals.config import SparkConfig
@@ -18,10 +19,14 @@ REQUIRED_CONF = {
 }
 
 
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
 def spark_session(config: SparkConfig) -> SparkSession:
     """Start (or reuse) the SparkSession described by ``config``."""
     from pyspark.sql import SparkSession
 
+    java_options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
     builder = (
         SparkSession.builder.master(config.master)
         .appName(config.app_name)
@@ -29,8 +34,8 @@ def spark_session(config: SparkConfig) -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.executor.extraJavaOptions", java_options)
     )
     for key, value in {**REQUIRED_CONF, **config.conf}.items():
         builder = builder.config(key, value)

@@ -52,15 +52,28 @@ def numeric_features(feature_service_views: list[tuple[str, list[str]]]) -> list
     return names
 
 
-def future_plays(spark: SparkSession, layout: DataLayout, day: date) -> pd.DataFrame:
-    """Plays per item in the ``LABEL_DAYS`` days after ``day`` (the label's raw material)."""
-    label_days = [day + timedelta(days=i) for i in range(1, LABEL_DAYS + 1)]
-    missing = [d.isoformat() for d in label_days if not layout.events_partition(d).exists()]
+def _label_days(day: date) -> list[date]:
+    return [day + timedelta(days=i) for i in range(1, LABEL_DAYS + 1)]
+
+
+def check_trainable(layout: DataLayout, day: date) -> None:
+    """Raise unless the features and the label's events for ``day`` exist (no engine needed)."""
+    if not layout.signal_partition("content_profile", day).exists():
+        raise SignalsError(
+            f"no validated content_profile partition for {day.isoformat()}: "
+            f"run `signals jobs run content_profile --date {day.isoformat()}` first"
+        )
+    missing = [d.isoformat() for d in _label_days(day) if not layout.events_partition(d).exists()]
     if missing:
         raise SignalsError(
             f"cannot label {day.isoformat()}: listening events for the following {LABEL_DAYS} days "
             f"are needed and {', '.join(missing)} are missing"
         )
+
+
+def future_plays(spark: SparkSession, layout: DataLayout, day: date) -> pd.DataFrame:
+    """Plays per item in the ``LABEL_DAYS`` days after ``day`` (the label's raw material)."""
+    label_days = _label_days(day)
     events = spark.read.parquet(*[str(layout.events_partition(d)) for d in label_days])
     content = spark.read.parquet(str(layout.content_path)).select("content_id")
     plays = events.groupBy("content_id").agg(F.count(F.lit(1)).alias("future_plays"))
@@ -93,11 +106,7 @@ def train_quality(
     from feature_repo.repo import feature_store
 
     layout = DataLayout(config.data_dir)
-    if not layout.signal_partition("content_profile", day).exists():
-        raise SignalsError(
-            f"no validated content_profile partition for {day.isoformat()}: "
-            f"run `signals jobs run content_profile --date {day.isoformat()}` first"
-        )
+    check_trainable(layout, day)
     labels = future_plays(spark, layout, day)
     feature_time = partition_timestamp(day)
     entity_df = pd.DataFrame(

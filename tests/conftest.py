@@ -1,0 +1,100 @@
+"""Session-scoped engines and one small end-to-end pipeline shared by the slower tests.
+
+Spark starts once per session; the pipeline (generate → job → gate → publish → train) runs once into
+a temporary data directory; Ray Serve starts once, on a free port, for the gRPC tests.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from content_signals.cli import prepare_process
+from content_signals.config import PlatformConfig, load_config
+from content_signals.layout import DataLayout
+
+START = date(2026, 1, 1)
+FEATURE_DAY = START + timedelta(days=6)
+PREVIOUS_DAY = FEATURE_DAY - timedelta(days=1)
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def platform_config(tmp_path_factory: pytest.TempPathFactory) -> PlatformConfig:
+    data_dir = tmp_path_factory.mktemp("signals-data")
+    config = load_config(
+        overrides={
+            "data_dir": str(data_dir),
+            "spark": {"master": "local[2]", "shuffle_partitions": 2},
+            "serving": {"grpc_port": free_port(), "max_entities_per_request": 50},
+        }
+    )
+    prepare_process(config)
+    return config
+
+
+@pytest.fixture(scope="session")
+def layout(platform_config: PlatformConfig) -> DataLayout:
+    return DataLayout(platform_config.data_dir)
+
+
+@pytest.fixture(scope="session")
+def spark(platform_config: PlatformConfig):  # type: ignore[no-untyped-def]
+    from content_signals.spark import spark_session
+
+    session = spark_session(platform_config.spark)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def gate():  # type: ignore[no-untyped-def]
+    from expectations.gate import QualityGate
+
+    return QualityGate()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    config: PlatformConfig
+    layout: DataLayout
+    feature_day: date
+    previous_day: date
+
+
+@pytest.fixture(scope="session")
+def pipeline(platform_config: PlatformConfig, layout: DataLayout, spark, gate) -> Pipeline:  # type: ignore[no-untyped-def]
+    """Two validated, published days of content_profile and a trained quality model."""
+    from content_signals.publishing import publish
+    from content_signals.synthetic import GenerationSpec, write_catalogue
+    from content_signals.training import train_quality
+    from jobs.runner import run_job
+
+    spec = GenerationSpec(items=300, creators=40, days=14, events_per_day=3_000, users=500, start_date=START)
+    write_catalogue(spec, layout)
+    for day in (PREVIOUS_DAY, FEATURE_DAY):
+        run_job(spark, layout, "content_profile", day, gate)
+        publish(platform_config, spark, day)
+    train_quality(platform_config, spark, FEATURE_DAY, epochs=60)
+    return Pipeline(platform_config, layout, FEATURE_DAY, PREVIOUS_DAY)
+
+
+@pytest.fixture(scope="session")
+def server(pipeline: Pipeline) -> Iterator[str]:
+    """A running Ray Serve gRPC server over the pipeline's online store; yields its address."""
+    from serving import server as serving_server
+
+    running = serving_server.start(pipeline.config)
+    yield running.target
+    serving_server.stop()

@@ -1,0 +1,107 @@
+"""End to end through a real gRPC client against Ray Serve over the pipeline's online store."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+import numpy as np
+import pytest
+import torch
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from content_signals.definitions import CONTENT_PROFILE
+from content_signals.models import load_model
+from content_signals.training import MODEL_NAME
+from jobs.schema import partition_timestamp
+from serving.api.content_signals.v1 import content_signals_pb2 as pb
+from serving.client import SignalsClient, value_of
+
+pytestmark = pytest.mark.slow
+KNOWN = ["c000000", "c000005", "c000042"]
+
+
+@pytest.fixture(scope="module")
+def client(server):  # type: ignore[no-untyped-def]
+    with SignalsClient(server) as signals_client:
+        yield signals_client
+
+
+def _code(call) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as error:
+        call()
+    return error.value.code()  # type: ignore[no-any-return]
+
+
+def test_health_answers_serving(server) -> None:  # type: ignore[no-untyped-def]
+    with grpc.insecure_channel(server) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = stub.Check(health_pb2.HealthCheckRequest(service="content_signals.v1.ContentSignalsService"))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        assert _code(lambda: stub.Check(health_pb2.HealthCheckRequest(service="nope"))) == (
+            grpc.StatusCode.NOT_FOUND
+        )
+
+
+def test_features_equal_the_job_output(client, pipeline, spark) -> None:  # type: ignore[no-untyped-def]
+    partition = pipeline.layout.signal_partition("content_profile", pipeline.feature_day)
+    expected = {r["content_id"]: r for r in spark.read.parquet(str(partition)).collect()}
+    response = client.get_online_features("ranking_v1", KNOWN)
+    assert response.feature_service == "ranking_v1"
+    assert list(response.feature_names) == list(CONTENT_PROFILE.signal_names)
+    assert [e.content_id for e in response.entities] == KNOWN
+    for entity in response.entities:
+        row = expected[entity.content_id]
+        for name, value in zip(response.feature_names, entity.values, strict=True):
+            assert value.status == pb.FEATURE_STATUS_PRESENT
+            assert value_of(value) == row[name], (entity.content_id, name)
+            assert value.event_timestamp.ToDatetime() == partition_timestamp(pipeline.feature_day).replace(
+                tzinfo=None
+            )
+
+
+def test_an_unknown_id_is_not_found_and_keeps_its_place(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get_online_features("ranking_v1", ["c000000", "no-such-item", "c000000"])
+    assert [e.content_id for e in response.entities] == ["c000000", "no-such-item", "c000000"]
+    missing = response.entities[1]
+    assert all(v.status == pb.FEATURE_STATUS_NOT_FOUND for v in missing.values)
+    assert all(v.WhichOneof("kind") is None for v in missing.values)
+    assert response.entities[0] == response.entities[2]
+
+
+def test_bad_requests_get_the_right_status_codes(client, pipeline) -> None:  # type: ignore[no-untyped-def]
+    limit = pipeline.config.serving.max_entities_per_request
+    assert _code(lambda: client.get_online_features("ranking_v1", [])) == grpc.StatusCode.INVALID_ARGUMENT
+    too_many = [f"c{i:06d}" for i in range(limit + 1)]
+    assert _code(lambda: client.get_online_features("ranking_v1", too_many)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert _code(lambda: client.get_online_features("ranking_v1", ["a", ""])) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert _code(lambda: client.get_online_features("no_such_service", ["c000000"])) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+    assert _code(lambda: client.score("no_such_model", ["c000000"])) == grpc.StatusCode.NOT_FOUND
+    assert _code(lambda: client.score(MODEL_NAME, [])) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_scores_match_the_trained_model_on_the_same_features(client, pipeline) -> None:  # type: ignore[no-untyped-def]
+    ids = [*KNOWN, "no-such-item"]
+    response = client.score(MODEL_NAME, ids)
+    assert response.model == MODEL_NAME and response.model_version == "v1"
+    assert [s.content_id for s in response.scores] == ids
+    assert all(0.0 <= s.score <= 1.0 and not math.isnan(s.score) for s in response.scores)
+    card, network = load_model(pipeline.layout.model_dir(MODEL_NAME) / "v1")
+    assert [s.missing_features for s in response.scores] == [0, 0, 0, len(card.features)]
+
+    features = client.get_online_features(card.feature_service, KNOWN)
+    columns = [list(features.feature_names).index(name) for name in card.features]
+    raw = np.array(
+        [[float(value_of(e.values[c]) if value_of(e.values[c]) is not None else np.nan) for c in columns]
+         for e in features.entities]
+    )  # fmt: skip
+    standardised = np.nan_to_num((raw - card.feature_means) / np.array(card.feature_stds), nan=0.0)
+    with torch.no_grad():
+        expected = torch.sigmoid(network(torch.tensor(standardised, dtype=torch.float32))).numpy()
+    np.testing.assert_allclose([s.score for s in response.scores[:3]], expected, rtol=1e-5, atol=1e-6)
