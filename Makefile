@@ -25,6 +25,7 @@ demo: $(STAMP) prerequisites
 
 test: $(STAMP) prerequisites
 	$(BIN)/ruff check .
+	$(BIN)/mypy content_signals jobs expectations feature_repo serving
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -71,7 +71,9 @@ def prepare_process(config: PlatformConfig) -> None:
     # Feast warns on every use that its Spark offline store is "alpha"; we chose it deliberately
     # (it keeps every training row, unlike the file store), so the warning is noise here.
     warnings.filterwarnings(
-        "ignore", message="The spark (data source API|offline store) is an experimental", category=RuntimeWarning
+        "ignore",
+        message="The spark (data source API|offline store) is an experimental",
+        category=RuntimeWarning,
     )
 
 
@@ -121,8 +123,10 @@ def generate(
         seed=seed,
     )
     counts = write_catalogue(spec, DataLayout(config.data_dir), say)
-    say(f"generated {counts['items']:,} items, {counts['creators']:,} creators, "
-        f"{counts['events']:,} events under {config.data_dir}")
+    say(
+        f"generated {counts['items']:,} items, {counts['creators']:,} creators, "
+        f"{counts['events']:,} events under {config.data_dir}"
+    )
 
 
 @jobs_app.command("list")

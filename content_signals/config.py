@@ -2,8 +2,9 @@
 
 Every command loads a :class:`PlatformConfig` once (from YAML, or the embedded defaults) and passes
 it explicitly to whatever needs it. No module reads environment variables on its own: the only
-place the environment enters is :func:`expand_env`, applied to the YAML text before parsing, so a
-deployment can write ``redis_url: ${REDIS_URL:-redis://127.0.0.1:6379}``.
+place the environment enters is :func:`expand_env`, applied to every string value after parsing
+(so comments are ignored and a variable's value can never change the YAML's structure), and a
+deployment can write ``connection_string: ${REDIS_ADDRESS:-127.0.0.1:6379}``.
 """
 
 from __future__ import annotations
@@ -114,6 +115,16 @@ def expand_env(text: str, environ: Mapping[str, str]) -> str:
     return _ENV_PATTERN.sub(substitute, text)
 
 
+def _expand_values(node: object, environ: Mapping[str, str]) -> object:
+    if isinstance(node, str):
+        return expand_env(node, environ)
+    if isinstance(node, dict):
+        return {key: _expand_values(value, environ) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_expand_values(item, environ) for item in node]
+    return node
+
+
 def load_config(
     path: Path | None = None,
     environ: Mapping[str, str] | None = None,
@@ -124,14 +135,16 @@ def load_config(
     if path is not None:
         if not path.is_file():
             raise SignalsError(f"config file {path} does not exist")
-        text = expand_env(path.read_text(), os.environ if environ is None else environ)
         try:
-            loaded = yaml.safe_load(text)
+            loaded = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
-            raise SignalsError(f"config file {path} is not valid YAML: {exc}") from exc
+            reason = str(exc).replace("\n", " ")
+            raise SignalsError(f"config file {path} is not valid YAML: {reason}") from exc
         if loaded is not None and not isinstance(loaded, dict):
             raise SignalsError(f"config file {path} must hold a mapping at the top level")
-        raw = loaded or {}
+        expanded = _expand_values(loaded or {}, os.environ if environ is None else environ)
+        assert isinstance(expanded, dict)
+        raw = expanded
     raw.update(overrides or {})
     try:
         return PlatformConfig.model_validate(raw)

@@ -83,9 +83,7 @@ DURATION_BUCKETS = ("under_2m", "2m_to_5m", "5m_to_20m", "20m_to_60m", "over_60m
 CONTENT_PROFILE = SignalTable(
     name="content_profile",
     entity=CONTENT,
-    description=(
-        "Descriptive and engagement signals per content item, as of the end of the partition date."
-    ),
+    description=("Descriptive and engagement signals per content item, as of the end of the partition date."),
     signals=(
         Signal(
             "title_length",

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from pyspark.sql import SparkSession
+
 from content_signals.config import PlatformConfig
 from content_signals.definitions import SIGNAL_TABLES
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from pyspark.sql import SparkSession
-
 from jobs.partitions import quarantined_runs
 from jobs.schema import partition_timestamp
 

@@ -25,13 +25,14 @@ _CONTENT_TYPE_SHARES = np.array([0.75, 0.2, 0.05])
 _MEDIAN_DURATION_S = np.array([210.0, 2400.0, 30000.0])
 _LANGUAGES = np.array(["en", "es", "pt", "de", "fr", "sv"])
 
-_WORDS = np.array(
-    """love night city dream fire rain heart summer road light gold wild blue river story song
-    echo shadow ocean storm dance home ghost star time world voice silent broken morning
-    electric paper midnight desert lonely neon sugar thunder velvet winter forest signal
-    history science money health comedy crime football politics chapter mystery kingdom
-    journey secret letters empire garden machine""".split()
-)
+_WORD_TEXT = """
+love night city dream fire rain heart summer road light gold wild blue river story song
+echo shadow ocean storm dance home ghost star time world voice silent broken morning
+electric paper midnight desert lonely neon sugar thunder velvet winter forest signal
+history science money health comedy crime football politics chapter mystery kingdom
+journey secret letters empire garden machine
+"""
+_WORDS = np.array(_WORD_TEXT.split())
 
 _STREAM_CONTENT = 1
 _STREAM_CREATORS = 2
@@ -50,9 +51,7 @@ CONTENT_SCHEMA = pa.schema(
         ("language", pa.string()),
     ]
 )
-CREATOR_SCHEMA = pa.schema(
-    [("creator_id", pa.string()), ("name", pa.string()), ("joined_date", pa.date32())]
-)
+CREATOR_SCHEMA = pa.schema([("creator_id", pa.string()), ("name", pa.string()), ("joined_date", pa.date32())])
 EVENT_SCHEMA = pa.schema(
     [
         ("user_id", pa.string()),
@@ -146,9 +145,7 @@ def generate_content(spec: GenerationSpec) -> pa.Table:
                 (duration_s * 1000).astype(np.int64), mask=duration_missing, type=pa.int64()
             ),
             "explicit": pa.array(explicit, mask=explicit_missing, type=pa.bool_()),
-            "release_date": pa.array(
-                release.astype("datetime64[D]"), mask=release_missing, type=pa.date32()
-            ),
+            "release_date": pa.array(release.astype("datetime64[D]"), mask=release_missing, type=pa.date32()),
             "language": pa.array(
                 rng.choice(_LANGUAGES, size=n).tolist(), mask=language_missing, type=pa.string()
             ),

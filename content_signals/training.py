@@ -30,10 +30,7 @@ MODEL_NAME = "quality"
 FEATURE_SERVICE = "ranking_v1"
 LABEL_DAYS = 7
 HIDDEN_UNITS = [32, 16]
-TARGET = (
-    "1 when the item's plays in the 7 days after the feature timestamp exceed the median item's, "
-    "else 0"
-)
+TARGET = "1 when the item's plays in the 7 days after the feature timestamp exceed the median item's, else 0"
 
 
 @dataclass(frozen=True)
@@ -117,8 +114,10 @@ def train_quality(
     features = numeric_features(
         [(p.name, [f.name for f in p.features]) for p in service.feature_view_projections]
     )
-    progress(f"training set: {len(entity_df):,} items as of {feature_time.isoformat()}, "
-             f"{len(features)} features from {FEATURE_SERVICE}")
+    progress(
+        f"training set: {len(entity_df):,} items as of {feature_time.isoformat()}, "
+        f"{len(features)} features from {FEATURE_SERVICE}"
+    )
     frame = store.get_historical_features(entity_df=entity_df, features=service).to_df()
     if len(frame) != len(entity_df):
         raise SignalsError(f"training set has {len(frame)} rows for {len(entity_df)} entities")
@@ -171,6 +170,8 @@ def train_quality(
         metrics=metrics,
     )
     path = save_model(model_root, card, network)
-    progress(f"{MODEL_NAME} {card.version}: validation ROC-AUC {metrics['validation_roc_auc']:.3f}, "
-             f"accuracy {metrics['validation_accuracy']:.3f}; saved to {path}")
+    progress(
+        f"{MODEL_NAME} {card.version}: validation ROC-AUC {metrics['validation_roc_auc']:.3f}, "
+        f"accuracy {metrics['validation_accuracy']:.3f}; saved to {path}"
+    )
     return TrainingResult(card=card, path=str(path), rows=len(frame))

@@ -38,9 +38,7 @@ def build_objects(config: PlatformConfig) -> RepoObjects:
     layout = DataLayout(config.data_dir)
     source = signal_source(CONTENT_PROFILE, layout.signal_table_dir(CONTENT_PROFILE.name))
     content_profile = signal_view(CONTENT_PROFILE, content, source)
-    return RepoObjects(
-        entities=[content], views=[content_profile], services=[ranking_v1(content_profile)]
-    )
+    return RepoObjects(entities=[content], views=[content_profile], services=[ranking_v1(content_profile)])
 
 
 def online_store_settings(config: PlatformConfig) -> dict[str, Any]:

@@ -22,8 +22,7 @@ def signal_view(table: SignalTable, entity: Entity, source: DataSource) -> Featu
         entities=[entity],
         ttl=table.ttl,
         schema=[
-            Field(name=s.name, dtype=FEAST_TYPES[s.dtype], description=s.description)
-            for s in table.signals
+            Field(name=s.name, dtype=FEAST_TYPES[s.dtype], description=s.description) for s in table.signals
         ],
         source=source,
         online=True,

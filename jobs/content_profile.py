@@ -105,8 +105,7 @@ def input_paths(layout: DataLayout, day: date) -> tuple[Path, list[Path]]:
         )
     if not layout.events_partition(day).exists():
         raise SignalsError(
-            f"missing input: no listening events for {day.isoformat()} "
-            f"at {layout.events_partition(day)}"
+            f"missing input: no listening events for {day.isoformat()} at {layout.events_partition(day)}"
         )
     window = [day - timedelta(days=offset) for offset in range(ENGAGEMENT_WINDOW_DAYS)]
     present = sorted(d for d in window if layout.events_partition(d).exists())

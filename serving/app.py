@@ -63,9 +63,7 @@ def _feature_value(cell: FeatureCell) -> pb.FeatureValue:
     return value
 
 
-async def _answer(
-    grpc_context: Any, empty: Response, work: Callable[[], Awaitable[Response]]
-) -> Response:
+async def _answer(grpc_context: Any, empty: Response, work: Callable[[], Awaitable[Response]]) -> Response:
     """Run ``work``; turn a request error into its status code instead of an INTERNAL error."""
     try:
         return await work()
@@ -75,7 +73,6 @@ async def _answer(
         return empty
 
 
-@serve.deployment(name="ModelReplica", logging_config={"enable_access_log": False})
 class ModelReplica:
     """Runs one model's network. GPU when the replica was given one, CPU otherwise."""
 
@@ -91,8 +88,9 @@ class ModelReplica:
         self.card, network = load_model(Path(model_path))
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.network = network.to(self.device)
-        self.predict.set_max_batch_size(max_batch_size)
-        self.predict.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        # @serve.batch wraps the method in an object that accepts new settings at run time.
+        self.predict.set_max_batch_size(max_batch_size)  # type: ignore[attr-defined]
+        self.predict.set_batch_wait_timeout_s(batch_wait_timeout_s)  # type: ignore[attr-defined]
         logger.info("model %s %s on %s", self.card.name, self.card.version, self.device)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
@@ -100,14 +98,16 @@ class ModelReplica:
         torch = self._torch
         sizes = [len(b) for b in batches]
         inputs = torch.from_numpy(np.concatenate(batches)).to(self.device)
-        with torch.inference_mode(), torch.autocast(
-            device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
+            ),
         ):
             scores = torch.sigmoid(self.network(inputs)).float().cpu().numpy()
         return np.split(scores, np.cumsum(sizes)[:-1])
 
 
-@serve.deployment(name="SignalsIngress", logging_config={"enable_access_log": False})
 class SignalsIngress:
     """The gRPC face of the platform: ContentSignalsService plus grpc.health.v1.Health."""
 
@@ -192,12 +192,19 @@ def build_app(config: PlatformConfig, cluster_gpus: float) -> Any:
     num_gpus = model_gpus(serving.model_num_gpus, cluster_gpus)
     handles = {}
     for name, model in discover_models(DataLayout(config.data_dir)).items():
-        handles[name] = ModelReplica.options(
+        model_deployment = serve.deployment(
             name=f"Model_{name}",
             ray_actor_options={"num_cpus": serving.model_num_cpus, "num_gpus": num_gpus},
             max_ongoing_requests=4 * serving.max_batch_size,
-        ).bind(str(model.path), serving.max_batch_size, serving.batch_wait_timeout_s)
-    return SignalsIngress.options(
+            logging_config={"enable_access_log": False},
+        )(ModelReplica)
+        handles[name] = model_deployment.bind(
+            str(model.path), serving.max_batch_size, serving.batch_wait_timeout_s
+        )
+    ingress = serve.deployment(
+        name="SignalsIngress",
         ray_actor_options={"num_cpus": serving.ingress_num_cpus},
         max_ongoing_requests=64,
-    ).bind(config.model_dump_json(), handles)
+        logging_config={"enable_access_log": False},
+    )(SignalsIngress)
+    return ingress.bind(config.model_dump_json(), handles)

@@ -3,6 +3,7 @@ ingress, and the application from :mod:`serving.app`."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ def start(
             address=config.ray.address,
             num_cpus=config.ray.num_cpus if config.ray.address is None else None,
             include_dashboard=config.ray.include_dashboard,
-            logging_level="ERROR",
+            logging_level=logging.ERROR,
             log_to_driver=False,
         )
     cluster_gpus = float(ray.cluster_resources().get("GPU", 0))

@@ -14,7 +14,11 @@ SIGNALS = str(Path(sys.executable).parent / "signals")
 
 def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [SIGNALS, "--data-dir", str(data_dir), *args], capture_output=True, text=True, timeout=300, check=False
+        [SIGNALS, "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -54,7 +58,19 @@ def test_missing_events_for_the_date_are_named(tmp_path: Path) -> None:
 
 
 def test_generate_is_deterministic_from_the_command_line(tmp_path: Path) -> None:
-    flags = ["generate", "--items", "30", "--creators", "4", "--days", "1", "--events-per-day", "100", "--seed", "3"]
+    flags = [
+        "generate",
+        "--items",
+        "30",
+        "--creators",
+        "4",
+        "--days",
+        "1",
+        "--events-per-day",
+        "100",
+        "--seed",
+        "3",
+    ]
     for name in ("a", "b"):
         assert run(*flags, data_dir=tmp_path / name).returncode == 0
     content = [pq.read_table(tmp_path / n / "raw" / "catalog" / "content.parquet") for n in ("a", "b")]

@@ -105,3 +105,13 @@ def test_scores_match_the_trained_model_on_the_same_features(client, pipeline) -
     with torch.no_grad():
         expected = torch.sigmoid(network(torch.tensor(standardised, dtype=torch.float32))).numpy()
     np.testing.assert_allclose([s.score for s in response.scores[:3]], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_server_reflection_lists_the_service(server) -> None:  # type: ignore[no-untyped-def]
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    with grpc.insecure_channel(server) as channel:
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert "content_signals.v1.ContentSignalsService" in services

@@ -8,7 +8,9 @@ import pyarrow.parquet as pq
 from content_signals.layout import DataLayout
 from content_signals.synthetic import GenerationSpec, write_catalogue
 
-SPEC = GenerationSpec(items=500, creators=50, days=3, events_per_day=2_000, users=100, start_date=date(2026, 3, 1))
+SPEC = GenerationSpec(
+    items=500, creators=50, days=3, events_per_day=2_000, users=100, start_date=date(2026, 3, 1)
+)
 
 
 def _read_all(root: Path) -> dict[str, object]:
