@@ -33,7 +33,9 @@ app = typer.Typer(
 jobs_app = typer.Typer(help="Run signal jobs.", no_args_is_help=True)
 train_app = typer.Typer(help="Train models on point-in-time features.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+import_app = typer.Typer(help="Import real data into the platform's schema.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+app.add_typer(import_app, name="import")
 
 DateOption = Annotated[str | None, typer.Option("--date", help="Partition date, YYYY-MM-DD (UTC).")]
 
@@ -127,6 +129,28 @@ def generate(
         f"generated {counts['items']:,} items, {counts['creators']:,} creators, "
         f"{counts['events']:,} events under {config.data_dir}"
     )
+
+
+@import_app.command("catalog")
+def import_catalog(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Catalogue file (CSV or TSV).")],
+    mapping: Annotated[
+        str, typer.Option(help="Built-in column mapping (musicoset, spotify_tracks) or a mapping YAML file.")
+    ] = "musicoset",
+) -> None:
+    """Replace the catalogue with a real track dataset; rows that cannot be imported are counted by
+    reason and written to raw/catalog/import_rejects/."""
+    from content_signals.catalog_mapping import load_mapping
+    from content_signals.spark import spark_session
+    from jobs.catalog_import import import_catalog as run_import
+
+    config = _config(ctx)
+    column_mapping = load_mapping(mapping)
+    if not path.is_file():
+        raise SignalsError(f"catalogue file {path} does not exist")
+    summary = run_import(spark_session(config.spark), DataLayout(config.data_dir), path, column_mapping, say)
+    say(summary.describe())
 
 
 @jobs_app.command("list")

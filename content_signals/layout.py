@@ -2,6 +2,8 @@
 
     raw/catalog/content.parquet         catalogue items (generated or imported)
     raw/catalog/creators.parquet        creators
+    raw/catalog/audio_features.parquet  audio descriptors of tracks (imported catalogues)
+    raw/catalog/import_rejects/         rows an import could not accept, with the reason (CSV)
     raw/events/date=YYYY-MM-DD/         listening events, one folder per UTC day
     signals/<table>/date=YYYY-MM-DD/    validated signal partitions: the offline store
     quarantine/<table>/date=.../<run>/  partitions that failed the gate, with their validation result
@@ -39,6 +41,14 @@ class DataLayout:
     @property
     def creators_path(self) -> Path:
         return self.catalog_dir / "creators.parquet"
+
+    @property
+    def audio_features_path(self) -> Path:
+        return self.catalog_dir / "audio_features.parquet"
+
+    @property
+    def import_rejects_dir(self) -> Path:
+        return self.catalog_dir / "import_rejects"
 
     @property
     def events_dir(self) -> Path:

@@ -31,18 +31,28 @@ def _write_parquet(frame: DataFrame, path: Path) -> None:
     frame.write.mode("errorifexists").parquet(str(path))
 
 
-def publish_partition(frame: DataFrame, layout: DataLayout, table: str, day: date, run_id: str) -> Path:
-    """Write ``frame`` as the partition of ``table`` for ``day``, replacing any earlier run."""
-    staged = layout.staging_dir / table / f"{partition_name(day)}.{run_id}"
-    _write_parquet(frame, staged)
-    target = layout.signal_partition(table, day)
+def swap_into_place(staged: Path, target: Path) -> None:
+    """Move the fully written ``staged`` folder to ``target``, replacing what was there.
+
+    ``staged`` must be on the same file system as ``target`` (it is: both live under the data
+    directory), so each step is a rename. The replaced folder is deleted only after the new one is
+    in place.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    replaced = layout.staging_dir / table / f"{partition_name(day)}.{run_id}.replaced"
+    replaced = staged.with_name(staged.name + ".replaced")
     if target.exists():
         target.rename(replaced)
     staged.rename(target)
     if replaced.exists():
         shutil.rmtree(replaced)
+
+
+def publish_partition(frame: DataFrame, layout: DataLayout, table: str, day: date, run_id: str) -> Path:
+    """Write ``frame`` as the partition of ``table`` for ``day``, replacing any earlier run."""
+    staged = layout.staging_dir / table / f"{partition_name(day)}.{run_id}"
+    _write_parquet(frame, staged)
+    target = layout.signal_partition(table, day)
+    swap_into_place(staged, target)
     return target
 
 

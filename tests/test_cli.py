@@ -34,6 +34,8 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         (["train", "quality", "--date", "2026-01-01"], "no validated content_profile partition"),
         (["generate", "--items", "0"], "--items"),
         (["generate", "--start-date", "2026-1-1x"], "invalid date"),
+        (["import", "catalog", "/no/such/file.tsv"], "catalogue file /no/such/file.tsv does not exist"),
+        (["import", "catalog", "x.tsv", "--mapping", "nope"], "no catalogue mapping 'nope'"),
     ],
 )
 def test_errors_are_one_line_and_exit_non_zero(tmp_path: Path, args: list[str], message: str) -> None:
