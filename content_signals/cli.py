@@ -163,24 +163,47 @@ def jobs_list() -> None:
 
 
 @jobs_app.command("run")
-def jobs_run(ctx: typer.Context, name: str, day: DateOption = None) -> None:
+def jobs_run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Job name, or 'all'.")],
+    day: DateOption = None,
+) -> None:
     """Compute one daily partition, gate it, and publish it to the offline store or quarantine it."""
-    from jobs.runner import get_job
-
     config = _config(ctx)
-    partition = parse_date(day)
-    # Fail fast on an unknown job or missing input, before paying for a Spark session.
-    get_job(name).check_inputs(DataLayout(config.data_dir), partition)
-    _run_job(config, name, partition)
+    _run_jobs(config, name, [parse_date(day)])
 
 
-def _run_job(config: PlatformConfig, name: str, partition: date) -> None:
+@jobs_app.command("backfill")
+def jobs_backfill(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Job name, or 'all'.")],
+    start: Annotated[str | None, typer.Option(help="First date, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date (inclusive), YYYY-MM-DD.")] = None,
+) -> None:
+    """Run jobs for every date from --start to --end; a quarantined day does not stop the others."""
+    config = _config(ctx)
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    if last < first:
+        raise SignalsError(f"--end {last.isoformat()} is before --start {first.isoformat()}")
+    _run_jobs(config, name, [first + timedelta(days=i) for i in range((last - first).days + 1)])
+
+
+def _run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
     from content_signals.spark import spark_session
     from expectations.gate import QualityGate
-    from jobs.runner import run_job
+    from jobs.runner import check_all_inputs, job_names, run_job, run_many
 
+    layout = DataLayout(config.data_dir)
+    names = job_names(name)
+    check_all_inputs(layout, names, days)  # fail fast, before paying for a Spark session
     spark = spark_session(config.spark)
-    run_job(spark, DataLayout(config.data_dir), name, partition, QualityGate(), say)
+    if len(days) * len(names) == 1:
+        run_job(spark, layout, names[0], days[0], QualityGate(), say)
+        return
+    report = run_many(spark, layout, names, days, QualityGate(), say)
+    say(report.summary())
+    if report.quarantined:
+        raise GateFailed("; ".join(report.quarantined))
 
 
 @app.command()
@@ -249,7 +272,7 @@ def demo(
     ctx.invoke(generate, ctx=ctx, start_date=first_day.isoformat())
     for day in (feature_day - timedelta(days=1), feature_day):
         say(f"2/5 content_profile {day.isoformat()}: compute in Spark, validate with Great Expectations")
-        _run_job(config, "content_profile", day)
+        _run_jobs(config, "content_profile", [day])
         say(f"3/5 publish {day.isoformat()} to the online store with Feast")
         ctx.invoke(publish, ctx=ctx, day=day.isoformat())
     say("4/5 train the quality model on point-in-time features")

@@ -55,8 +55,60 @@ class JobRun:
 
 def get_job(name: str) -> SignalJob:
     if name not in JOBS:
-        raise SignalsError(f"unknown job {name!r}; known jobs: {', '.join(sorted(JOBS))}")
+        raise SignalsError(f"unknown job {name!r}; known jobs: all, {', '.join(sorted(JOBS))}")
     return JOBS[name]
+
+
+def job_names(name: str) -> list[str]:
+    """``all`` -> every job, in definition order; otherwise the one named (validated)."""
+    return list(JOBS) if name == "all" else [get_job(name).table.name]
+
+
+def check_all_inputs(layout: DataLayout, names: list[str], days: list[date]) -> None:
+    """Raise on the first missing input of any job on any day (cheap: no engine needed)."""
+    for day in days:
+        for name in names:
+            get_job(name).check_inputs(layout, day)
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    published: list[JobRun]
+    quarantined: list[str]
+
+    def summary(self) -> str:
+        return f"{len(self.published)} partitions published, {len(self.quarantined)} quarantined"
+
+
+def run_many(
+    spark: SparkSession,
+    layout: DataLayout,
+    names: list[str],
+    days: list[date],
+    gate: QualityGate,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> BatchReport:
+    """Run every job for every day, oldest first. A quarantined partition does not stop the rest.
+
+    Inputs for all days are checked before anything runs, so a backfill never stops half-way on
+    a missing file.
+    """
+    check_all_inputs(layout, names, days)
+    published, quarantined = [], []
+    started, total = time.perf_counter(), len(days) * len(names)
+    for index, (day, name) in enumerate(((d, n) for d in sorted(days) for n in names), start=1):
+        try:
+            published.append(run_job(spark, layout, name, day, gate))
+            outcome = f"published {published[-1].rows:,} rows"
+        except GateFailed as exc:
+            quarantined.append(f"{name} {day.isoformat()}: {exc}")
+            outcome = "QUARANTINED"
+        elapsed = time.perf_counter() - started
+        remaining = elapsed / index * (total - index)
+        progress(
+            f"[{index}/{total}] {name} {day.isoformat()}: {outcome} ({elapsed:.0f}s, ~{remaining:.0f}s left)"
+        )
+    return BatchReport(published, quarantined)
 
 
 def run_job(

@@ -1,0 +1,95 @@
+"""Daily partitions: reruns replace and reproduce; backfills report progress; a killed job leaves
+the published state exactly as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from content_signals.layout import DataLayout
+from content_signals.synthetic import GenerationSpec, write_catalogue
+from jobs.runner import run_job, run_many
+
+START = date(2026, 2, 1)
+SIGNALS = str(Path(sys.executable).parent / "signals")
+
+
+def _files(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def small_layout(tmp_path_factory: pytest.TempPathFactory) -> DataLayout:
+    layout = DataLayout(tmp_path_factory.mktemp("semantics"))
+    spec = GenerationSpec(items=200, creators=20, days=3, events_per_day=1_000, start_date=START)
+    write_catalogue(spec, layout)
+    return layout
+
+
+def test_rerunning_a_date_replaces_it_with_the_same_values(spark, gate, small_layout) -> None:  # type: ignore[no-untyped-def]
+    day = START + timedelta(days=2)
+    first = run_job(spark, small_layout, "content_profile", day, gate)
+    before = spark.read.parquet(str(first.path)).drop("created_timestamp").collect()
+    second = run_job(spark, small_layout, "content_profile", day, gate)
+    after = spark.read.parquet(str(second.path)).drop("created_timestamp")
+    assert first.path == second.path and first.run_id != second.run_id
+    assertDataFrameEqual(after, before, checkRowOrder=False)
+    table_dir = small_layout.signal_table_dir("content_profile")
+    assert [p.name for p in table_dir.iterdir()] == [f"date={day.isoformat()}"]
+    assert list((small_layout.staging_dir / "content_profile").iterdir()) == []
+
+
+def test_a_backfill_runs_every_day_in_order_with_progress(spark, gate, small_layout) -> None:  # type: ignore[no-untyped-def]
+    lines: list[str] = []
+    days = [START + timedelta(days=i) for i in (2, 0, 1)]
+    report = run_many(spark, small_layout, ["content_profile"], days, gate, lines.append)
+    assert [r.day for r in report.published] == sorted(days) and report.quarantined == []
+    assert [line.split(":")[0] for line in lines] == [
+        f"[{i}/3] content_profile {d.isoformat()}" for i, d in enumerate(sorted(days), start=1)
+    ]
+    assert "left" in lines[0]
+
+
+@pytest.mark.slow
+def test_a_job_killed_mid_write_leaves_the_published_partition_intact(  # type: ignore[no-untyped-def]
+    spark, gate, tmp_path: Path
+) -> None:
+    layout = DataLayout(tmp_path)
+    spec = GenerationSpec(items=150_000, creators=2_000, days=1, events_per_day=300_000, start_date=START)
+    write_catalogue(spec, layout)
+    published = run_job(spark, layout, "content_profile", START, gate).path
+    before = _files(published)
+
+    process = subprocess.Popen(
+        [SIGNALS, "--data-dir", str(tmp_path), "jobs", "run", "content_profile", "--date", START.isoformat()],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    staging = layout.staging_dir / "content_profile"
+    deadline = time.monotonic() + 240
+    try:
+        while not any(staging.glob(f"date={START.isoformat()}.*")):
+            assert process.poll() is None, "the job finished before it started writing"
+            assert time.monotonic() < deadline, "the job never started writing"
+            time.sleep(0.002)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+
+    assert _files(published) == before, "the published partition changed"
+    assert any(staging.glob(f"date={START.isoformat()}.*")), "the killed write was not left in staging"
+    assert spark.read.parquet(str(published)).count() == spec.items
