@@ -8,7 +8,7 @@ before them, and days are generated and written one chunk at a time to bound mem
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,13 @@ _WORDS = np.array(_WORD_TEXT.split())
 _STREAM_CONTENT = 1
 _STREAM_CREATORS = 2
 _STREAM_EVENTS = 3
+_STREAM_SPAM = 4
+_STREAM_OFFENSIVE = 5
+_STREAM_AUDIO = 6
+_SPAM_WORDS = np.array(
+    ["free", "beats", "lofi", "study", "sleep", "relax", "rain", "music", "instrumental", "chill",
+     "hits", "viral", "remix", "2026", "best"]
+)  # fmt: skip
 
 CONTENT_SCHEMA = pa.schema(
     [
@@ -51,6 +58,16 @@ CONTENT_SCHEMA = pa.schema(
         ("language", pa.string()),
     ]
 )
+AUDIO_SCHEMA = pa.schema(
+    [("content_id", pa.string())]
+    + [
+        (name, pa.float64())
+        for name in (
+            "loudness_db", "energy", "valence", "tempo_bpm", "speechiness",
+            "danceability", "acousticness", "instrumentalness", "liveness",
+        )
+    ]
+)  # fmt: skip
 CREATOR_SCHEMA = pa.schema([("creator_id", pa.string()), ("name", pa.string()), ("joined_date", pa.date32())])
 EVENT_SCHEMA = pa.schema(
     [
@@ -93,10 +110,21 @@ def _ids(prefix: str, count: int) -> np.ndarray:
     return np.char.add(prefix, np.char.zfill(np.arange(count).astype(str), width))
 
 
+_PHRASE_CHUNK = 50_000
+
+
 def _phrases(rng: np.random.Generator, count: int, min_words: int, max_words: int) -> list[str]:
+    """``count`` random phrases, built in chunks so memory stays flat at catalogue scale."""
     lengths = rng.integers(min_words, max_words + 1, size=count)
-    words = rng.choice(_WORDS, size=(count, max_words))
-    return [" ".join(row[:n]) for row, n in zip(words, lengths, strict=True)]
+    phrases: list[str] = []
+    vocabulary = _WORDS.tolist()
+    for start in range(0, count, _PHRASE_CHUNK):
+        chunk = lengths[start : start + _PHRASE_CHUNK]
+        indices = rng.integers(0, len(vocabulary), size=int(chunk.sum()))
+        offsets = np.concatenate([[0], np.cumsum(chunk)])
+        words = [vocabulary[i] for i in indices]
+        phrases += [" ".join(words[offsets[i] : offsets[i + 1]]) for i in range(len(chunk))]
+    return phrases
 
 
 def generate_creators(spec: GenerationSpec) -> pa.Table:
@@ -110,8 +138,38 @@ def generate_creators(spec: GenerationSpec) -> pa.Table:
     )
 
 
+def offensive_lexicon() -> list[str]:
+    path = Path(__file__).with_name("lexicons") / "offensive_en.txt"
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _insert_terms(
+    rng: np.random.Generator, texts: np.ndarray, share: float, terms: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Put one lexicon term at a random word position in ``share`` of the texts.
+
+    Returns the texts and a mask of the ones that now contain a term.
+    """
+    hit = rng.random(len(texts)) < share
+    chosen = np.flatnonzero(hit)
+    picks = rng.choice(terms, size=len(chosen))
+    positions = rng.random(len(chosen))
+    for index, term, position in zip(chosen, picks, positions, strict=True):
+        words = str(texts[index]).split(" ")
+        words.insert(int(position * (len(words) + 1)), str(term))
+        texts[index] = " ".join(words)
+    return texts, hit
+
+
 def generate_content(spec: GenerationSpec) -> pa.Table:
-    """Catalogue items. Creators get power-law catalogue sizes; some metadata is missing."""
+    """Catalogue items, with the messiness of a real catalogue.
+
+    Creators get power-law catalogue sizes; episodes and audiobooks carry long descriptions;
+    metadata is missing at realistic rates; a few spam creators upload bursts of near-identical,
+    all-caps, keyword-stuffed items; some titles and descriptions contain offensive terms; and the
+    explicit flag is sometimes wrong.
+    """
     rng = _rng(spec, _STREAM_CONTENT)
     n = spec.items
     type_index = rng.choice(len(CONTENT_TYPES), size=n, p=_CONTENT_TYPE_SHARES)
@@ -119,20 +177,48 @@ def generate_content(spec: GenerationSpec) -> pa.Table:
     creator_index = rng.choice(spec.creators, size=n, p=creator_weights / creator_weights.sum())
 
     titles = np.array(_phrases(rng, n, 1, 6), dtype=object)
-    titles = np.where(rng.random(n) < 0.3, np.char.title(titles.astype(str)), titles)
+    title_case = np.flatnonzero(rng.random(n) < 0.3)
+    titles[title_case] = [str(t).title() for t in titles[title_case]]
     title_missing = rng.random(n) < 0.01
-    descriptions = np.array(_phrases(rng, n, 5, 40), dtype=object)
-    description_missing = rng.random(n) < np.where(type_index == 0, 0.35, 0.05)
+    long_form = type_index > 0
+    descriptions = np.empty(n, dtype=object)
+    descriptions[long_form] = _phrases(rng, int(long_form.sum()), 30, 120)
+    descriptions[~long_form] = _phrases(rng, int((~long_form).sum()), 5, 25)
+    description_missing = rng.random(n) < np.where(long_form, 0.05, 0.35)
 
     duration_s = _MEDIAN_DURATION_S[type_index] * np.exp(rng.normal(0.0, 0.35, size=n))
     duration_missing = rng.random(n) < 0.02
-    explicit = rng.random(n) < 0.12
-    explicit_missing = rng.random(n) < 0.03
     release = np.datetime64(spec.start_date) - rng.integers(0, 3650, size=n)
     # A few items are announced with a release date after the data starts.
     release = np.where(rng.random(n) < 0.01, release + 4000, release)
     release_missing = rng.random(n) < 0.04
     language_missing = rng.random(n) < 0.1
+
+    # Spam: about 2% of creators, owning about 3% of items, uploaded in bursts of lookalikes.
+    spam_rng = _rng(spec, _STREAM_SPAM)
+    spam_creators = np.flatnonzero(spam_rng.random(spec.creators) < 0.02)
+    if len(spam_creators) and n >= 50:
+        spam_items = np.flatnonzero(spam_rng.random(n) < 0.03)
+        creator_index[spam_items] = spam_rng.choice(spam_creators, size=len(spam_items))
+        base = {c: " ".join(spam_rng.choice(_SPAM_WORDS, size=3)).upper() for c in spam_creators}
+        for number, item in enumerate(spam_items, start=1):
+            owner = creator_index[item]
+            titles[item] = f"{base[owner]} {base[owner].split()[0]} #{number % 50}"
+            stuffed = " ".join(spam_rng.choice(_SPAM_WORDS, size=spam_rng.integers(12, 30)))
+            descriptions[item] = stuffed
+        burst_day = np.datetime64(spec.start_date) - spam_rng.integers(0, 30, size=spec.creators)
+        release[spam_items] = burst_day[creator_index[spam_items]]
+        title_missing[spam_items] = False
+
+    terms = offensive_lexicon()
+    offensive_rng = _rng(spec, _STREAM_OFFENSIVE)
+    titles, offensive_title = _insert_terms(offensive_rng, titles, 0.04, terms)
+    descriptions, offensive_description = _insert_terms(offensive_rng, descriptions, 0.06, terms)
+    # Items with offensive text should be flagged explicit (the base vocabulary has no such terms).
+    explicit = (offensive_rng.random(n) < 0.10) | offensive_title | offensive_description
+    # The explicit flag is self-declared: sometimes wrong.
+    explicit ^= offensive_rng.random(n) < 0.05
+    explicit_missing = offensive_rng.random(n) < 0.03
 
     return pa.table(
         {
@@ -154,6 +240,32 @@ def generate_content(spec: GenerationSpec) -> pa.Table:
     )
 
 
+def generate_audio_features(spec: GenerationSpec, content: pa.Table) -> pa.Table:
+    """Audio descriptors for tracks, in the ranges public Spotify datasets use."""
+    rng = _rng(spec, _STREAM_AUDIO)
+    is_track = np.asarray(content.column("content_type").to_numpy(zero_copy_only=False) == "track")
+    ids = content.column("content_id").to_numpy(zero_copy_only=False)[is_track]
+    n = len(ids)
+    spoken = rng.random(n) < 0.03
+    return pa.table(
+        {
+            "content_id": ids,
+            "loudness_db": np.clip(rng.normal(-8.0, 3.5, n), -40.0, 0.0),
+            "energy": rng.beta(4, 3, n),
+            "valence": rng.beta(2.5, 2.5, n),
+            "tempo_bpm": np.clip(rng.normal(120.0, 28.0, n), 50.0, 220.0),
+            "speechiness": np.where(spoken, rng.uniform(0.66, 0.97, n), rng.beta(1.2, 14, n)),
+            "danceability": rng.beta(4, 3, n),
+            "acousticness": rng.beta(0.8, 2.5, n),
+            "instrumentalness": np.where(
+                rng.random(n) < 0.15, rng.uniform(0.5, 1.0, n), rng.beta(0.3, 20, n)
+            ),
+            "liveness": rng.beta(1.5, 8, n),
+        },
+        schema=AUDIO_SCHEMA,
+    )
+
+
 def _popularity(spec: GenerationSpec) -> np.ndarray:
     """Zipf-like play probabilities over items, shuffled so popularity is not ordered by id."""
     rng = _rng(spec, _STREAM_CONTENT, 1)
@@ -164,10 +276,9 @@ def _popularity(spec: GenerationSpec) -> np.ndarray:
 
 def generate_event_chunks(
     spec: GenerationSpec, day_index: int, durations_ms: np.ndarray, popularity: np.ndarray
-) -> list[pa.Table]:
-    """One UTC day of listening events, in chunks of at most one million rows."""
+) -> Iterator[pa.Table]:
+    """One UTC day of listening events, yielded in chunks of at most one million rows."""
     day_start = np.datetime64(datetime.combine(spec.dates[day_index], datetime.min.time()), "us")
-    chunks = []
     remaining, chunk_index = spec.events_per_day, 0
     while remaining > 0:
         rows = min(remaining, _EVENT_CHUNK_ROWS)
@@ -178,7 +289,7 @@ def generate_event_chunks(
         skipped = rng.random(rows) < 0.25
         fraction = np.where(skipped, rng.uniform(0.0, 0.1, rows), rng.uniform(0.5, 1.0, rows))
         played = np.minimum((length * fraction).astype(np.int64), length)
-        chunks.append(
+        yield (
             pa.table(
                 {
                     "user_id": _ids("u", spec.users)[rng.integers(0, spec.users, size=rows)],
@@ -191,16 +302,20 @@ def generate_event_chunks(
         )
         remaining -= rows
         chunk_index += 1
-    return chunks
 
 
-def _write_atomically(table_or_chunks: pa.Table | list[pa.Table], path: Path) -> None:
-    """Write Parquet to a temporary name and rename it, so readers never see a partial file."""
+def _write_atomically(chunks: pa.Table | Iterable[pa.Table], path: Path) -> None:
+    """Write Parquet to a temporary name and rename it, so readers never see a partial file.
+
+    Chunks are written as they arrive, so a day of events never has to fit in memory at once.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    chunks = table_or_chunks if isinstance(table_or_chunks, list) else [table_or_chunks]
-    with pq.ParquetWriter(tmp, chunks[0].schema) as writer:
-        for chunk in chunks:
+    stream = iter([chunks] if isinstance(chunks, pa.Table) else chunks)
+    first = next(stream)
+    with pq.ParquetWriter(tmp, first.schema) as writer:
+        writer.write_table(first)
+        for chunk in stream:
             writer.write_table(chunk)
     tmp.replace(path)
 
@@ -216,6 +331,7 @@ def write_catalogue(
     _write_atomically(creators, layout.creators_path)
     content = generate_content(spec)
     _write_atomically(content, layout.content_path)
+    _write_atomically(generate_audio_features(spec, content), layout.audio_features_path)
     progress(f"catalogue: {content.num_rows:,} items, {creators.num_rows:,} creators")
 
     durations = content.column("duration_ms").fill_null(180_000).to_numpy()

@@ -54,3 +54,35 @@ def test_catalogue_shape_and_values(tmp_path: Path) -> None:
     # Power-law popularity: the top 10% of items get far more than 10% of the plays.
     plays = events["content_id"].value_counts()
     assert plays.head(len(content) // 10).sum() > 0.3 * len(events)
+
+
+def test_the_catalogue_is_messy_in_the_ways_real_ones_are(tmp_path: Path) -> None:
+    from content_signals.synthetic import generate_audio_features, generate_content, offensive_lexicon
+
+    spec = GenerationSpec(items=20_000, creators=2_000)
+    content = generate_content(spec).to_pandas()
+    # Spam creators: bursts of all-caps lookalike titles from one creator, released within days.
+    numbered = content[content["title"].str.contains(r"#\d+$", na=False)]
+    assert 0.02 < len(numbered) / len(content) < 0.04
+    per_creator = numbered.groupby("creator_id")
+    assert per_creator.size().max() >= 10
+    # (a few also received an offensive term in lower case, like any other title)
+    assert numbered["title"].str.replace(r"#\d+$", "", regex=True).str.isupper().mean() > 0.9
+    bursts = numbered.dropna(subset=["release_date"]).groupby("creator_id")["release_date"]
+    assert (bursts.agg(lambda d: (d.max() - d.min()).days) == 0).all()
+    # Offensive terms in a share of the text, and explicit flags that mostly (not always) follow.
+    terms = set(offensive_lexicon())
+    has_term = (content["title"].fillna("") + " " + content["description"].fillna("")).map(
+        lambda text: bool(terms & set(text.lower().split()))
+    )
+    assert 0.05 < has_term.mean() < 0.15
+    flagged = content.loc[has_term, "explicit"].dropna()
+    assert 0.85 < flagged.mean() < 1.0
+    # Long-form content carries long descriptions.
+    lengths = content.groupby("content_type")["description"].agg(lambda d: d.str.len().median())
+    assert lengths["episode"] > 3 * lengths["track"] and lengths["audiobook"] > 3 * lengths["track"]
+    # Audio descriptors for tracks only, in the public datasets' ranges.
+    audio = generate_audio_features(spec, generate_content(spec)).to_pandas()
+    assert set(audio["content_id"]) == set(content.loc[content["content_type"] == "track", "content_id"])
+    assert audio["loudness_db"].between(-40, 0).all() and audio["tempo_bpm"].between(50, 220).all()
+    assert audio["speechiness"].between(0, 1).all() and (audio["speechiness"] > 0.66).mean() > 0.01
