@@ -92,7 +92,7 @@ def compute(content: DataFrame, events: DataFrame, day: date, created_at: dateti
     return conform(result, TABLE)
 
 
-def input_paths(layout: DataLayout, day: date) -> tuple[Path, list[Path]]:
+def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
     """The catalogue and the event partitions the window needs; raises if any is missing.
 
     The partition date's own events must exist. Earlier days of the window may be missing only
@@ -112,11 +112,11 @@ def input_paths(layout: DataLayout, day: date) -> tuple[Path, list[Path]]:
     gaps = [d.isoformat() for d in window if d > present[0] and d not in present]
     if gaps:
         raise SignalsError(f"missing input: listening events have gaps on {', '.join(sorted(gaps))}")
-    return layout.content_path, [layout.events_partition(d) for d in present]
+    return {"content": [layout.content_path], "events": [layout.events_partition(d) for d in present]}
 
 
 def build(spark: SparkSession, layout: DataLayout, day: date, created_at: datetime) -> DataFrame:
-    content_path, event_paths = input_paths(layout, day)
-    content = spark.read.parquet(str(content_path))
-    events = spark.read.parquet(*[str(p) for p in event_paths])
+    paths = input_paths(layout, day)
+    content = spark.read.parquet(*[str(p) for p in paths["content"]])
+    events = spark.read.parquet(*[str(p) for p in paths["events"]])
     return compute(content, events, day, created_at)

@@ -24,13 +24,14 @@ from jobs import content_profile
 from jobs.partitions import publish_partition, quarantine_partition
 
 BuildFrame = Callable[[SparkSession, DataLayout, date, datetime], DataFrame]
-CheckInputs = Callable[[DataLayout, date], object]
+# Every input the job reads for a date, by name; raises SignalsError naming what is missing.
+CheckInputs = Callable[[DataLayout, date], dict[str, list[Path]]]
 
 
 @dataclass(frozen=True)
 class SignalJob:
     table: SignalTable
-    # Raises SignalsError naming what is missing; cheap, so it runs before Spark starts.
+    # Cheap (file system only), so it runs before Spark starts.
     check_inputs: CheckInputs
     build: BuildFrame
 

@@ -1,0 +1,113 @@
+"""Signal jobs against the I/O floor.
+
+For each signal job: rows/s over its inputs (catalogue rows + the event rows its window reads)
+when computing and writing one daily partition, against a plain Spark job that reads exactly the
+same inputs and writes them back as Parquet, in the same run on the same data. Goal: every job
+within 3x of the floor. The quality gate is not included (its cost has its own benchmark).
+
+Usage: python -m bench.bench_jobs [--items 1000000] [--days 30] [--events-per-day 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bench.harness import Row, print_table, write_results
+from content_signals.cli import prepare_process
+from content_signals.config import load_config
+from content_signals.layout import DataLayout
+from content_signals.spark import spark_session
+from content_signals.synthetic import GenerationSpec, write_catalogue
+from jobs.runner import JOBS
+
+GOAL = 3.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--creators", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--events-per-day", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
+    config = load_config(overrides={"data_dir": str(root)})
+    prepare_process(config)
+    layout = DataLayout(root)
+    spec = GenerationSpec(
+        items=args.items,
+        creators=args.creators,
+        days=args.days,
+        events_per_day=args.events_per_day,
+        users=max(1_000, args.events_per_day // 5),
+    )
+    started = time.perf_counter()
+    write_catalogue(spec, layout, progress=lambda line: print(f"  generate: {line}", flush=True))
+    print(f"generated in {time.perf_counter() - started:.0f}s", flush=True)
+    day = spec.dates[-1]
+    spark = spark_session(config.spark)
+    rows: list[Row] = []
+    details: dict[str, object] = {
+        "items": spec.items,
+        "days_of_events": spec.days,
+        "events_per_day": spec.events_per_day,
+        "partition_date": day.isoformat(),
+    }
+    try:
+        for name, job in JOBS.items():
+            inputs = job.check_inputs(layout, day)
+            input_rows = sum(spark.read.parquet(*map(str, paths)).count() for paths in inputs.values())
+            # Interleaved, best of two each: neither side gets the warm caches and JIT alone.
+            floor_runs, job_runs = [], []
+            for _ in range(2):
+                floor_runs.append(_io_floor(spark, inputs, root / "floor"))
+                job_runs.append(_job(spark, layout, job.build, day, root / "job"))
+            floor_seconds, job_seconds = min(floor_runs), min(job_runs)
+            ours, floor = input_rows / job_seconds, input_rows / floor_seconds
+            ratio = floor / ours
+            rows.append(
+                Row(
+                    measure=f"{name}: input rows/s (compute + write)",
+                    unit="rows/s",
+                    ours=ours,
+                    baseline=floor,
+                    baseline_name="plain Spark read + Parquet write of the same inputs (I/O floor)",
+                    ratio=ratio,
+                    goal=f"<= {GOAL:g}x floor",
+                    met=ratio <= GOAL,
+                )
+            )
+            details[name] = {"input_rows": input_rows, "job_runs_s": job_runs, "floor_runs_s": floor_runs}
+            print(f"  {name}: {input_rows:,} input rows; job {job_seconds:.1f}s, floor {floor_seconds:.1f}s")
+    finally:
+        spark.stop()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print_table("Signal jobs vs the I/O floor", rows)
+    print(f"results: {write_results('jobs', rows, details)}")
+
+
+def _io_floor(spark, inputs: dict[str, list[Path]], out: Path) -> float:  # type: ignore[no-untyped-def]
+    """Read every input of the job and write it back unchanged."""
+    started = time.perf_counter()
+    for name, paths in inputs.items():
+        spark.read.parquet(*map(str, paths)).write.mode("overwrite").parquet(str(out / name))
+    return time.perf_counter() - started
+
+
+def _job(spark, layout: DataLayout, build, day: date, out: Path) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    frame = build(spark, layout, day, datetime.now(UTC))
+    frame.write.mode("overwrite").parquet(str(out))
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()

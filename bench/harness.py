@@ -1,0 +1,71 @@
+"""Shared benchmark plumbing: machine description, result rows, the results file and a table.
+
+Every benchmark measures ours and its baseline in the same run and writes
+``bench/results/NAME.json``: {"machine": {...}, "rows": [{measure, unit, ours, baseline,
+baseline_name, ratio, goal, met}]}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    unit: str
+    ours: float
+    baseline: float
+    baseline_name: str
+    # ours / baseline for "lower is better" measures, baseline / ours for "higher is better" ones,
+    # so that a ratio below the goal always means the goal is met.
+    ratio: float
+    goal: str
+    met: bool
+
+
+def machine() -> dict[str, Any]:
+    memory_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    java = subprocess.run(
+        ["java", "-version"], capture_output=True, text=True, check=False
+    ).stderr.splitlines()
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "java": java[0] if java else "unknown",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_results(name: str, rows: list[Row], details: dict[str, Any] | None = None) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    payload = {"machine": machine(), "rows": [asdict(r) for r in rows], "details": details or {}}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def print_table(title: str, rows: list[Row]) -> None:
+    header = f"{'measure':<44} {'unit':<10} {'ours':>12} {'baseline':>12} {'ratio':>7}  goal         met"
+    print(f"\n{title}\n{header}\n{'-' * len(header)}")
+    for r in rows:
+        print(
+            f"{r.measure:<44} {r.unit:<10} {r.ours:>12,.1f} {r.baseline:>12,.1f} {r.ratio:>7.2f}  "
+            f"{r.goal:<12} {'yes' if r.met else 'NO'}"
+        )
+    print(f"(baseline: {rows[0].baseline_name})" if rows else "")
