@@ -93,14 +93,16 @@ def test_scores_match_the_trained_model_on_the_same_features(client, pipeline) -
     assert [s.content_id for s in response.scores] == ids
     assert all(0.0 <= s.score <= 1.0 and not math.isnan(s.score) for s in response.scores)
     card, network = load_model(pipeline.layout.model_dir(MODEL_NAME) / "v1")
-    assert [s.missing_features for s in response.scores] == [0, 0, 0, len(card.features)]
 
     features = client.get_online_features(card.feature_service, KNOWN)
     columns = [list(features.feature_names).index(name) for name in card.features]
     raw = np.array(
-        [[float(value_of(e.values[c]) if value_of(e.values[c]) is not None else np.nan) for c in columns]
+        [[np.nan if value_of(e.values[c]) is None else float(value_of(e.values[c])) for c in columns]
          for e in features.entities]
     )  # fmt: skip
+    # A stored null is imputed just like a missing item; an unknown item has every input imputed.
+    expected_missing = [*np.isnan(raw).sum(axis=1).tolist(), len(card.features)]
+    assert [s.missing_features for s in response.scores] == expected_missing
     standardised = np.nan_to_num((raw - card.feature_means) / np.array(card.feature_stds), nan=0.0)
     with torch.no_grad():
         expected = torch.sigmoid(network(torch.tensor(standardised, dtype=torch.float32))).numpy()
