@@ -271,8 +271,8 @@ def demo(
     say("1/5 generate synthetic catalogue")
     ctx.invoke(generate, ctx=ctx, start_date=first_day.isoformat())
     for day in (feature_day - timedelta(days=1), feature_day):
-        say(f"2/5 content_profile {day.isoformat()}: compute in Spark, validate with Great Expectations")
-        _run_jobs(config, "content_profile", [day])
+        say(f"2/5 signal jobs {day.isoformat()}: compute in Spark, validate with Great Expectations")
+        _run_jobs(config, "all", [day])
         say(f"3/5 publish {day.isoformat()} to the online store with Feast")
         ctx.invoke(publish, ctx=ctx, day=day.isoformat())
     say("4/5 train the quality model on point-in-time features")

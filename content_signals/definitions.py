@@ -164,4 +164,93 @@ CONTENT_PROFILE = SignalTable(
     ),
 )
 
-SIGNAL_TABLES: dict[str, SignalTable] = {table.name: table for table in (CONTENT_PROFILE,)}
+TEXT_SAFETY_LEXICON = SignalTable(
+    name="text_safety_lexicon",
+    entity=CONTENT,
+    description=(
+        "A transparent text-safety baseline: offensive-lexicon terms in the title and description "
+        "(content_signals/lexicons/offensive_en.txt). Model-based scores build on it later."
+    ),
+    signals=(
+        Signal(
+            "text_word_count",
+            "int64",
+            "Words in title + description, split on anything that is not a letter, digit or apostrophe.",
+            unit="words",
+            min_value=0,
+        ),
+        Signal(
+            "lexicon_term_count",
+            "int64",
+            "Words of title + description that are lexicon terms (whole words, case-insensitive).",
+            unit="terms",
+            min_value=0,
+        ),
+        Signal(
+            "lexicon_term_rate",
+            "double",
+            "lexicon_term_count / text_word_count; 0 when there is no text.",
+            unit="fraction",
+            min_value=0.0,
+            max_value=1.0,
+        ),
+        Signal(
+            "title_has_lexicon_term",
+            "bool",
+            "Whether the title alone contains a lexicon term (titles are shown everywhere).",
+        ),
+    ),
+)
+
+MOOD_QUADRANTS = ("energetic_positive", "energetic_negative", "calm_positive", "calm_negative")
+TEMPO_BUCKETS = ("slow", "moderate", "fast", "very_fast")
+
+CONTENT_AUDIO = SignalTable(
+    name="content_audio",
+    entity=CONTENT,
+    description="Audio signals of tracks, from the catalogue's audio descriptors (tracks only).",
+    signals=(
+        Signal(
+            "loudness_normalised",
+            "double",
+            "Integrated loudness mapped linearly from [-60 dB, 0 dB] to [0, 1] (clipped); null when unknown.",
+            unit="fraction",
+            min_value=0.0,
+            max_value=1.0,
+            nullable=True,
+        ),
+        Signal(
+            "mood_quadrant",
+            "string",
+            "Energy/valence quadrant, split at 0.5: energetic_positive (happy), energetic_negative "
+            "(tense), calm_positive (peaceful), calm_negative (sad); 'unknown' when either is missing.",
+            allowed_values=(*MOOD_QUADRANTS, "unknown"),
+        ),
+        Signal(
+            "tempo_bucket",
+            "string",
+            "slow (< 90 BPM), moderate (90-120), fast (120-150), very_fast (>= 150); 'unknown' when "
+            "missing or not positive.",
+            allowed_values=(*TEMPO_BUCKETS, "unknown"),
+        ),
+        Signal(
+            "is_spoken_word",
+            "bool",
+            "speechiness above 0.66, the level at which a recording is almost entirely speech.",
+        ),
+        Signal(
+            "podcast_likeness",
+            "double",
+            "Mean of speechiness and min(duration, 60 min) / 60 min: high for long spoken tracks; "
+            "null when either is unknown.",
+            unit="score",
+            min_value=0.0,
+            max_value=1.0,
+            nullable=True,
+        ),
+    ),
+)
+
+SIGNAL_TABLES: dict[str, SignalTable] = {
+    table.name: table for table in (CONTENT_PROFILE, TEXT_SAFETY_LEXICON, CONTENT_AUDIO)
+}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from content_signals.config import PlatformConfig
-from content_signals.definitions import CONTENT_PROFILE
+from content_signals.definitions import SIGNAL_TABLES
 from content_signals.layout import DataLayout
 from content_signals.spark import REQUIRED_CONF
 
@@ -31,14 +31,23 @@ class RepoObjects:
 
 def build_objects(config: PlatformConfig) -> RepoObjects:
     from feature_repo.entities import content
-    from feature_repo.services import ranking_v1
+    from feature_repo.services import ranking_v1, safety_v1
     from feature_repo.sources import signal_source
     from feature_repo.views import signal_view
 
     layout = DataLayout(config.data_dir)
-    source = signal_source(CONTENT_PROFILE, layout.signal_table_dir(CONTENT_PROFILE.name))
-    content_profile = signal_view(CONTENT_PROFILE, content, source)
-    return RepoObjects(entities=[content], views=[content_profile], services=[ranking_v1(content_profile)])
+    views = {
+        table.name: signal_view(table, content, signal_source(table, layout.signal_table_dir(table.name)))
+        for table in SIGNAL_TABLES.values()
+    }
+    return RepoObjects(
+        entities=[content],
+        views=list(views.values()),
+        services=[
+            ranking_v1(views["content_profile"]),
+            safety_v1(views["text_safety_lexicon"], views["content_profile"]),
+        ],
+    )
 
 
 def online_store_settings(config: PlatformConfig) -> dict[str, Any]:

@@ -12,10 +12,11 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from content_signals.definitions import CONTENT_PROFILE, CREATED_TIMESTAMP, ENTITY_TIMESTAMP
+from content_signals.definitions import CONTENT_PROFILE
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from jobs.schema import conform, partition_timestamp, timestamp_literal
+from jobs.inputs import require
+from jobs.schema import as_partition, partition_timestamp, timestamp_literal
 
 TABLE = CONTENT_PROFILE
 ENGAGEMENT_WINDOW_DAYS = 7
@@ -83,13 +84,10 @@ def compute(content: DataFrame, events: DataFrame, day: date, created_at: dateti
         F.coalesce(F.col("explicit"), F.lit(False)).alias("is_explicit"),
     )
     counts = engagement(events, day)
-    result = (
-        profile.join(counts, on="content_id", how="left")
-        .fillna(0, subset=["plays_1d", "plays_7d", "listeners_7d"])
-        .withColumn(ENTITY_TIMESTAMP, timestamp_literal(partition_timestamp(day)))
-        .withColumn(CREATED_TIMESTAMP, timestamp_literal(created_at))
+    result = profile.join(counts, on="content_id", how="left").fillna(
+        0, subset=["plays_1d", "plays_7d", "listeners_7d"]
     )
-    return conform(result, TABLE)
+    return as_partition(result, TABLE, day, created_at)
 
 
 def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
@@ -99,10 +97,7 @@ def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
     where the event history has not started yet; a gap inside the history is an error, because
     it would silently undercount engagement.
     """
-    if not layout.content_path.exists():
-        raise SignalsError(
-            f"missing input: no catalogue at {layout.content_path} (run `signals generate` first)"
-        )
+    require(layout.content_path, "catalogue")
     if not layout.events_partition(day).exists():
         raise SignalsError(
             f"missing input: no listening events for {day.isoformat()} at {layout.events_partition(day)}"

@@ -20,7 +20,7 @@ from content_signals.definitions import SignalTable
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.layout import DataLayout
 from expectations.gate import GateResult, QualityGate
-from jobs import content_profile
+from jobs import content_audio, content_profile, text_safety_lexicon
 from jobs.partitions import publish_partition, quarantine_partition
 
 BuildFrame = Callable[[SparkSession, DataLayout, date, datetime], DataFrame]
@@ -37,9 +37,8 @@ class SignalJob:
 
 
 JOBS: dict[str, SignalJob] = {
-    content_profile.TABLE.name: SignalJob(
-        content_profile.TABLE, content_profile.input_paths, content_profile.build
-    ),
+    module.TABLE.name: SignalJob(module.TABLE, module.input_paths, module.build)
+    for module in (content_profile, text_safety_lexicon, content_audio)
 }
 
 

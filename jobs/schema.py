@@ -62,3 +62,11 @@ def partition_timestamp(day: date) -> datetime:
 def timestamp_literal(moment: datetime) -> Column:
     """A Spark timestamp literal for an aware datetime, independent of the JVM's time zone."""
     return F.to_timestamp(F.lit(moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")))
+
+
+def as_partition(frame: DataFrame, table: SignalTable, day: date, created_at: datetime) -> DataFrame:
+    """Stamp rows with the partition's event and creation timestamps, then :func:`conform` them."""
+    stamped = frame.withColumn(ENTITY_TIMESTAMP, timestamp_literal(partition_timestamp(day))).withColumn(
+        CREATED_TIMESTAMP, timestamp_literal(created_at)
+    )
+    return conform(stamped, table)

@@ -75,16 +75,17 @@ class Pipeline:
 
 @pytest.fixture(scope="session")
 def pipeline(platform_config: PlatformConfig, layout: DataLayout, spark, gate) -> Pipeline:  # type: ignore[no-untyped-def]
-    """Two validated, published days of content_profile and a trained quality model."""
+    """Two validated, published days of every signal table and a trained quality model."""
     from content_signals.publishing import publish
     from content_signals.synthetic import GenerationSpec, write_catalogue
     from content_signals.training import train_quality
-    from jobs.runner import run_job
+    from jobs.runner import JOBS, run_many
 
     spec = GenerationSpec(items=300, creators=40, days=14, events_per_day=3_000, users=500, start_date=START)
     write_catalogue(spec, layout)
     for day in (PREVIOUS_DAY, FEATURE_DAY):
-        run_job(spark, layout, "content_profile", day, gate)
+        report = run_many(spark, layout, list(JOBS), [day], gate)
+        assert not report.quarantined, report.quarantined
         publish(platform_config, spark, day)
     train_quality(platform_config, spark, FEATURE_DAY, epochs=60)
     return Pipeline(platform_config, layout, FEATURE_DAY, PREVIOUS_DAY)

@@ -117,3 +117,24 @@ def test_server_reflection_lists_the_service(server) -> None:  # type: ignore[no
     with grpc.insecure_channel(server) as channel:
         services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
     assert "content_signals.v1.ContentSignalsService" in services
+
+
+def test_a_service_spanning_several_views_returns_each_views_values(client, pipeline, spark) -> None:  # type: ignore[no-untyped-def]
+    layout, day = pipeline.layout, pipeline.feature_day
+    safety = {
+        r["content_id"]: r
+        for r in spark.read.parquet(str(layout.signal_partition("text_safety_lexicon", day))).collect()
+    }
+    profile = {
+        r["content_id"]: r
+        for r in spark.read.parquet(str(layout.signal_partition("content_profile", day))).collect()
+    }
+    response = client.get_online_features("safety_v1", KNOWN)
+    assert list(response.feature_names) == [
+        "text_word_count", "lexicon_term_count", "lexicon_term_rate", "title_has_lexicon_term",
+        "is_explicit", "metadata_completeness", "title_length",
+    ]  # fmt: skip
+    for entity in response.entities:
+        values = {n: value_of(v) for n, v in zip(response.feature_names, entity.values, strict=True)}
+        expected = {**safety[entity.content_id].asDict(), **profile[entity.content_id].asDict()}
+        assert values == {name: expected[name] for name in response.feature_names}
