@@ -22,15 +22,20 @@ REQUIRED_CONF = {
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
-def spark_session(config: SparkConfig) -> SparkSession:
-    """Start (or reuse) the SparkSession described by ``config``."""
+def spark_session(config: SparkConfig, master_from_submit: bool = False) -> SparkSession:
+    """Start (or reuse) the SparkSession described by ``config``.
+
+    Under ``spark-submit`` (``master_from_submit``), the master and driver memory given to
+    spark-submit win over the config's.
+    """
     from pyspark.sql import SparkSession
 
     java_options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    builder = SparkSession.builder
+    if not master_from_submit:
+        builder = builder.master(config.master).config("spark.driver.memory", config.driver_memory)
     builder = (
-        SparkSession.builder.master(config.master)
-        .appName(config.app_name)
-        .config("spark.driver.memory", config.driver_memory)
+        builder.appName(config.app_name)
         .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
