@@ -182,28 +182,24 @@ def jobs_backfill(
 ) -> None:
     """Run jobs for every date from --start to --end; a quarantined day does not stop the others."""
     config = _config(ctx)
-    first, last = parse_date(start, "--start"), parse_date(end, "--end")
-    if last < first:
-        raise SignalsError(f"--end {last.isoformat()} is before --start {first.isoformat()}")
-    _run_jobs(config, name, [first + timedelta(days=i) for i in range((last - first).days + 1)])
+    from jobs.runner import date_range
+
+    _run_jobs(config, name, date_range(parse_date(start, "--start"), parse_date(end, "--end")))
 
 
 def _run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
     from content_signals.spark import spark_session
     from expectations.gate import QualityGate
-    from jobs.runner import check_all_inputs, job_names, run_job, run_many
+    from jobs.runner import check_all_inputs, job_names, run_batch, run_job
 
     layout = DataLayout(config.data_dir)
     names = job_names(name)
-    check_all_inputs(layout, names, days)  # fail fast, before paying for a Spark session
-    spark = spark_session(config.spark)
-    if len(days) * len(names) == 1:
-        run_job(spark, layout, names[0], days[0], QualityGate(), say)
+    if len(days) * len(names) > 1:
+        run_batch(layout, names, days, lambda: spark_session(config.spark), say)
         return
-    report = run_many(spark, layout, names, days, QualityGate(), say)
-    say(report.summary())
-    if report.quarantined:
-        raise GateFailed("; ".join(report.quarantined))
+    check_all_inputs(layout, names, days)  # fail fast, before paying for a Spark session
+    # One partition: its per-stage progress (compute, gate, publish) is worth showing.
+    run_job(spark_session(config.spark), layout, names[0], days[0], QualityGate(), say)
 
 
 @app.command()

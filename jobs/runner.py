@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -71,6 +71,13 @@ def check_all_inputs(layout: DataLayout, names: list[str], days: list[date]) -> 
             get_job(name).check_inputs(layout, day)
 
 
+def date_range(first: date, last: date) -> list[date]:
+    """Every date from ``first`` to ``last`` inclusive."""
+    if last < first:
+        raise SignalsError(f"--end {last.isoformat()} is before --start {first.isoformat()}")
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
 @dataclass(frozen=True)
 class BatchReport:
     published: list[JobRun]
@@ -109,6 +116,25 @@ def run_many(
             f"[{index}/{total}] {name} {day.isoformat()}: {outcome} ({elapsed:.0f}s, ~{remaining:.0f}s left)"
         )
     return BatchReport(published, quarantined)
+
+
+def run_batch(
+    layout: DataLayout,
+    names: list[str],
+    days: list[date],
+    start_spark: Callable[[], SparkSession],
+    progress: Callable[[str], None] = lambda _line: None,
+) -> BatchReport:
+    """Check every input, then start Spark and run everything; raise if any day was quarantined.
+
+    Checking first means a missing file fails in a second instead of after Spark has started.
+    """
+    check_all_inputs(layout, names, days)
+    report = run_many(start_spark(), layout, names, days, QualityGate(), progress)
+    progress(report.summary())
+    if report.quarantined:
+        raise GateFailed("; ".join(report.quarantined))
+    return report
 
 
 def run_job(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from content_signals.config import load_config
@@ -21,15 +21,14 @@ from content_signals.layout import DataLayout
 
 
 def _dates(args: argparse.Namespace) -> list[date]:
+    from jobs.runner import date_range
+
     try:
         if args.date:
             return [date.fromisoformat(args.date)]
-        first, last = date.fromisoformat(args.start), date.fromisoformat(args.end)
+        return date_range(date.fromisoformat(args.start), date.fromisoformat(args.end))
     except (TypeError, ValueError):
         raise SignalsError("give --date YYYY-MM-DD, or --start and --end") from None
-    if last < first:
-        raise SignalsError(f"--end {last.isoformat()} is before --start {first.isoformat()}")
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,18 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from content_signals.spark import spark_session
-        from expectations.gate import QualityGate
-        from jobs.runner import check_all_inputs, job_names, run_many
+        from jobs.runner import job_names, run_batch
 
         overrides = {"data_dir": str(args.data_dir)} if args.data_dir else {}
         config = load_config(args.config, overrides=overrides)
-        layout, names, days = DataLayout(config.data_dir), job_names(args.job), _dates(args)
-        check_all_inputs(layout, names, days)
-        spark = spark_session(config.spark, master_from_submit=True)
-        report = run_many(spark, layout, names, days, QualityGate(), lambda line: print(line, flush=True))
-        print(report.summary(), flush=True)
-        if report.quarantined:
-            raise GateFailed("; ".join(report.quarantined))
+        run_batch(
+            DataLayout(config.data_dir),
+            job_names(args.job),
+            _dates(args),
+            lambda: spark_session(config.spark, master_from_submit=True),
+            lambda line: print(line, flush=True),
+        )
     except GateFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
