@@ -23,7 +23,7 @@ from content_signals.config import load_config
 from content_signals.layout import DataLayout
 from content_signals.spark import spark_session
 from content_signals.synthetic import GenerationSpec, write_catalogue
-from jobs.runner import JOBS
+from jobs.runner import JOBS, SignalJob
 
 GOAL = 3.0
 
@@ -68,7 +68,7 @@ def main() -> None:
             floor_runs, job_runs = [], []
             for _ in range(2):
                 floor_runs.append(_io_floor(spark, inputs, root / "floor"))
-                job_runs.append(_job(spark, layout, job.build, day, root / "job"))
+                job_runs.append(_job(spark, layout, job, day, root / "job"))
             floor_seconds, job_seconds = min(floor_runs), min(job_runs)
             ours, floor = input_rows / job_seconds, input_rows / floor_seconds
             ratio = floor / ours
@@ -102,9 +102,9 @@ def _io_floor(spark, inputs: dict[str, list[Path]], out: Path) -> float:  # type
     return time.perf_counter() - started
 
 
-def _job(spark, layout: DataLayout, build, day: date, out: Path) -> float:  # type: ignore[no-untyped-def]
+def _job(spark, layout: DataLayout, job: SignalJob, day: date, out: Path) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
-    frame = build(spark, layout, day, datetime.now(UTC))
+    frame = job.build(spark, layout, day, datetime.now(UTC), job.table)
     frame.write.mode("overwrite").parquet(str(out))
     return time.perf_counter() - started
 

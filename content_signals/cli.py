@@ -203,6 +203,15 @@ def _run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
 
 
 @app.command()
+def plan(ctx: typer.Context) -> None:
+    """Show what publishing would change in the Feast registry (Feast's plan, changes only)."""
+    from feature_repo.plan import plan as feast_plan
+
+    changes = feast_plan(_config(ctx))
+    typer.echo("\n".join(changes) if changes else "no changes: the registry matches the signal definitions")
+
+
+@app.command()
 def publish(ctx: typer.Context, day: DateOption = None) -> None:
     """Apply the Feast repo and materialize that date's validated partitions online."""
     from content_signals.definitions import SIGNAL_TABLES

@@ -1,8 +1,14 @@
 """One definition per signal.
 
-A data scientist describes a signal once, here: its meaning, unit, type and valid range. The Spark
-output schema, the Great Expectations suite and the Feast feature view are all derived from these
-objects, so the three can never disagree.
+A data scientist describes a signal once, here: its meaning, unit, type, valid range and how it is
+computed (a Spark SQL expression over its table's base columns). The job's output, the Spark
+schema, the Great Expectations suite and the Feast feature view all follow from these objects, so
+they can never disagree. ``docs/signals.md`` walks through adding one.
+
+Each table's *base* is a DataFrame its job module prepares from the raw inputs (``jobs/<table>.py``,
+function ``base``); its docstring lists the columns a signal expression may use. A ``row`` table
+evaluates each expression once per base row (one row per entity); an ``aggregate`` table groups the
+base by the entity key and evaluates each expression as an aggregate.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from datetime import timedelta
 from typing import Literal
 
 DType = Literal["int64", "double", "string", "bool"]
+Grain = Literal["row", "aggregate"]
 
 ENTITY_TIMESTAMP = "event_timestamp"
 CREATED_TIMESTAMP = "created_timestamp"
@@ -31,15 +38,23 @@ CONTENT = Entity(
     join_key="content_id",
     description="A catalogue item: a music track, a podcast episode or an audiobook.",
 )
+CREATOR = Entity(
+    name="creator",
+    join_key="creator_id",
+    description="Whoever uploads catalogue items: an artist, a podcast or a publisher.",
+)
+ENTITIES: dict[str, Entity] = {entity.name: entity for entity in (CONTENT, CREATOR)}
 
 
 @dataclass(frozen=True)
 class Signal:
-    """One column of a signal table."""
+    """One column of a signal table: what it means, how it is computed, what values are valid."""
 
     name: str
     dtype: DType
     description: str
+    # A Spark SQL expression over the table's base columns (an aggregate one in aggregate tables).
+    sql: str
     unit: str = ""
     min_value: float | None = None
     max_value: float | None = None
@@ -59,6 +74,7 @@ class SignalTable:
     entity: Entity
     description: str
     signals: tuple[Signal, ...]
+    grain: Grain = "row"
     # How long a value stays usable after its event timestamp. Longer than a day, so that when a
     # partition is quarantined the previous day's values keep serving.
     ttl: timedelta = field(default=timedelta(days=3))
@@ -77,18 +93,31 @@ class SignalTable:
                 return candidate
         raise KeyError(f"{self.name} has no signal {name!r}")
 
+    def with_signals(self, *extra: Signal) -> SignalTable:
+        """This table with more signals appended (how a new signal is tried before it is added)."""
+        return SignalTable(
+            self.name, self.entity, self.description, (*self.signals, *extra), self.grain, self.ttl
+        )
+
+
+# --- content_metadata -------------------------------------------------------------------------
 
 DURATION_BUCKETS = ("under_2m", "2m_to_5m", "5m_to_20m", "20m_to_60m", "over_60m")
+SKIP_MS = 30_000
+COMPLETION_SHARE = 0.9
+STUFFING_MIN_WORDS = 10
 
-CONTENT_PROFILE = SignalTable(
-    name="content_profile",
+CONTENT_METADATA = SignalTable(
+    name="content_metadata",
     entity=CONTENT,
-    description=("Descriptive and engagement signals per content item, as of the end of the partition date."),
+    description="What each catalogue item is and how well it is described, as of the partition date.",
+    ttl=timedelta(days=7),
     signals=(
         Signal(
             "title_length",
             "int64",
-            "Number of characters in the title after trimming whitespace; 0 when missing.",
+            "Characters in the title after trimming whitespace; 0 when missing.",
+            sql="length(title_clean)",
             unit="characters",
             min_value=0,
             max_value=10_000,
@@ -96,7 +125,8 @@ CONTENT_PROFILE = SignalTable(
         Signal(
             "description_length",
             "int64",
-            "Number of characters in the description after trimming whitespace; 0 when missing.",
+            "Characters in the description after trimming whitespace; 0 when missing.",
+            sql="length(description_clean)",
             unit="characters",
             min_value=0,
             max_value=1_000_000,
@@ -106,6 +136,11 @@ CONTENT_PROFILE = SignalTable(
             "double",
             "Share of the descriptive fields (title, description, creator, duration, explicit "
             "flag, release date) that are present and non-empty.",
+            sql="""(
+                int(length(title_clean) > 0) + int(length(description_clean) > 0)
+                + int(length(trim(coalesce(creator_id, ''))) > 0) + int(duration_ms IS NOT NULL)
+                + int(explicit IS NOT NULL) + int(release_date IS NOT NULL)
+            ) / 6.0D""",
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
@@ -113,7 +148,8 @@ CONTENT_PROFILE = SignalTable(
         Signal(
             "duration_seconds",
             "double",
-            "Playback length.",
+            "Playback length; null when unknown.",
+            sql="duration_ms / 1000.0D",
             unit="seconds",
             min_value=0.0,
             max_value=7 * 24 * 3600,
@@ -122,7 +158,11 @@ CONTENT_PROFILE = SignalTable(
         Signal(
             "duration_bucket",
             "string",
-            "Playback length in coarse bands; 'unknown' when the duration is missing.",
+            "Playback length in coarse bands (upper bounds exclusive); 'unknown' when missing.",
+            sql="""CASE WHEN duration_ms IS NULL THEN 'unknown'
+                WHEN duration_ms < 120000 THEN 'under_2m' WHEN duration_ms < 300000 THEN '2m_to_5m'
+                WHEN duration_ms < 1200000 THEN '5m_to_20m' WHEN duration_ms < 3600000 THEN '20m_to_60m'
+                ELSE 'over_60m' END""",
             allowed_values=(*DURATION_BUCKETS, "unknown"),
         ),
         Signal(
@@ -130,6 +170,7 @@ CONTENT_PROFILE = SignalTable(
             "int64",
             "Whole days from the release date to the partition date; null when the release date "
             "is unknown or later than the partition date.",
+            sql="CASE WHEN release_date <= partition_date THEN datediff(partition_date, release_date) END",
             unit="days",
             min_value=0,
             max_value=100 * 366,
@@ -139,30 +180,201 @@ CONTENT_PROFILE = SignalTable(
             "is_explicit",
             "bool",
             "The explicit flag as the catalogue states it (false when missing).",
+            sql="coalesce(explicit, false)",
         ),
         Signal(
-            "plays_1d",
-            "int64",
-            "Listening events on the partition date (UTC).",
-            unit="plays",
-            min_value=0,
+            "language",
+            "string",
+            "The catalogue's language code, lower-cased; null where the catalogue carries none.",
+            sql="lower(nullif(trim(language), ''))",
+            nullable=True,
         ),
         Signal(
-            "plays_7d",
-            "int64",
-            "Listening events in the 7 days ending at the partition date (UTC), inclusive.",
-            unit="plays",
-            min_value=0,
+            "title_caps_ratio",
+            "double",
+            "Share of the title's letters that are upper case (shouting); 0 without letters.",
+            sql=r"""coalesce(try_divide(
+                length(regexp_replace(title_clean, '[^\\p{Lu}]', '')),
+                length(regexp_replace(title_clean, '[^\\p{L}]', ''))), 0.0D)""",
+            unit="fraction",
+            min_value=0.0,
+            max_value=1.0,
         ),
         Signal(
-            "listeners_7d",
-            "int64",
-            "Distinct users with at least one listening event in the same 7-day window.",
-            unit="users",
-            min_value=0,
+            "has_url",
+            "bool",
+            "Title or description contains a web address (http://, https:// or www.).",
+            sql=r"full_text rlike '(?i)(https?://|www\\.)\\S'",
+        ),
+        Signal(
+            "has_emoji",
+            "bool",
+            "Title or description contains an emoji or pictograph.",
+            sql=r"full_text rlike '[\\x{1F000}-\\x{1FAFF}\\x{2600}-\\x{27BF}]'",
+        ),
+        Signal(
+            "title_has_repeated_token",
+            "bool",
+            "The same word appears more than once in the title (case-insensitive).",
+            sql="size(title_words) > size(array_distinct(title_words))",
+        ),
+        Signal(
+            "keyword_stuffing_score",
+            "double",
+            f"Share of the words of title + description that repeat an earlier word (1 - distinct / "
+            f"total); 0 under {STUFFING_MIN_WORDS} words, where repetition says little.",
+            sql=f"""CASE WHEN size(text_words) < {STUFFING_MIN_WORDS} THEN 0.0D
+                ELSE 1.0D - size(array_distinct(text_words)) / size(text_words) END""",
+            unit="fraction",
+            min_value=0.0,
+            max_value=1.0,
         ),
     ),
 )
+
+
+# --- content_engagement -----------------------------------------------------------------------
+
+ENGAGEMENT_WINDOWS = (1, 7, 28)
+
+
+def _engagement_signals(days: int) -> tuple[Signal, ...]:
+    window = (
+        "on the partition date (UTC)" if days == 1 else f"in the {days} days ending with the partition date"
+    )
+    rate_note = "; null without plays"
+    return (
+        Signal(
+            f"plays_{days}d",
+            "int64",
+            f"Listening events {window}.",
+            sql=f"sum(plays_{days}d)",
+            unit="plays",
+            min_value=0,
+        ),
+        Signal(
+            f"listeners_{days}d",
+            "int64",
+            f"Distinct users with at least one listening event {window}.",
+            sql=f"count_if(plays_{days}d > 0)",
+            unit="users",
+            min_value=0,
+        ),
+        Signal(
+            f"skip_rate_{days}d",
+            "double",
+            f"Share of the plays {window} that lasted under {SKIP_MS // 1000} s{rate_note}.",
+            sql=f"try_divide(sum(skips_{days}d), sum(plays_{days}d))",
+            unit="fraction",
+            min_value=0.0,
+            max_value=1.0,
+            nullable=True,
+        ),
+        Signal(
+            f"completion_rate_{days}d",
+            "double",
+            f"Share of the plays {window} that reached {COMPLETION_SHARE:.0%} of the item's duration; "
+            "null without plays or without a known duration.",
+            sql=f"try_divide(sum(completions_{days}d), sum(plays_{days}d))",
+            unit="fraction",
+            min_value=0.0,
+            max_value=1.0,
+            nullable=True,
+        ),
+        Signal(
+            f"save_rate_{days}d",
+            "double",
+            f"Share of the plays {window} after which the listener saved the item{rate_note}.",
+            sql=f"try_divide(sum(saves_{days}d), sum(plays_{days}d))",
+            unit="fraction",
+            min_value=0.0,
+            max_value=1.0,
+            nullable=True,
+        ),
+    )
+
+
+CONTENT_ENGAGEMENT = SignalTable(
+    name="content_engagement",
+    entity=CONTENT,
+    description=(
+        "How people engage with each item over 1, 7 and 28 days ending at the partition date. "
+        "Only events before the end of the partition date count."
+    ),
+    grain="aggregate",
+    signals=tuple(s for days in ENGAGEMENT_WINDOWS for s in _engagement_signals(days)),
+)
+
+
+# --- creator_profile --------------------------------------------------------------------------
+
+CREATOR_PROFILE = SignalTable(
+    name="creator_profile",
+    entity=CREATOR,
+    description=(
+        "Each creator's catalogue and how it performs: size, upload cadence, explicit share, "
+        "duplicate titles and mean engagement, as of the partition date."
+    ),
+    grain="aggregate",
+    ttl=timedelta(days=7),
+    signals=(
+        Signal(
+            "catalogue_size",
+            "int64",
+            "Items by the creator released on or before the partition date, or with no release date.",
+            sql="count(1)",
+            unit="items",
+            min_value=1,
+        ),
+        Signal(
+            "uploads_1d",
+            "int64",
+            "Items released on the partition date (the catalogue's release date stands for the upload).",
+            sql="count_if(released_days_ago = 0)",
+            unit="items",
+            min_value=0,
+        ),
+        Signal(
+            "uploads_7d",
+            "int64",
+            "Items released in the 7 days ending with the partition date.",
+            sql="count_if(released_days_ago < 7)",
+            unit="items",
+            min_value=0,
+        ),
+        Signal(
+            "explicit_share",
+            "double",
+            "Share of the creator's items flagged explicit (a missing flag counts as not explicit).",
+            sql="avg(CAST(coalesce(explicit, false) AS DOUBLE))",
+            unit="fraction",
+            min_value=0.0,
+            max_value=1.0,
+        ),
+        Signal(
+            "duplicate_title_rate",
+            "double",
+            "Share of the creator's titled items whose normalised title (lower case, letters only, "
+            "single spaces) repeats another of their items: 1 - distinct / titled; 0 without titles.",
+            sql="""coalesce(
+                1.0D - try_divide(count(DISTINCT normalised_title), count(normalised_title)), 0.0D)""",
+            unit="fraction",
+            min_value=0.0,
+            max_value=1.0,
+        ),
+        Signal(
+            "mean_item_plays_7d",
+            "double",
+            "Mean listening events per item of the creator in the 7 days ending with the partition date.",
+            sql="avg(plays_7d)",
+            unit="plays",
+            min_value=0.0,
+        ),
+    ),
+)
+
+
+# --- text_safety_lexicon ----------------------------------------------------------------------
 
 TEXT_SAFETY_LEXICON = SignalTable(
     name="text_safety_lexicon",
@@ -176,6 +388,7 @@ TEXT_SAFETY_LEXICON = SignalTable(
             "text_word_count",
             "int64",
             "Words in title + description, split on anything that is not a letter, digit or apostrophe.",
+            sql="text_word_count",
             unit="words",
             min_value=0,
         ),
@@ -183,6 +396,7 @@ TEXT_SAFETY_LEXICON = SignalTable(
             "lexicon_term_count",
             "int64",
             "Words of title + description that are lexicon terms (whole words, case-insensitive).",
+            sql="lexicon_term_count",
             unit="terms",
             min_value=0,
         ),
@@ -190,6 +404,7 @@ TEXT_SAFETY_LEXICON = SignalTable(
             "lexicon_term_rate",
             "double",
             "lexicon_term_count / text_word_count; 0 when there is no text.",
+            sql="CASE WHEN text_word_count > 0 THEN lexicon_term_count / text_word_count ELSE 0.0D END",
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
@@ -198,22 +413,32 @@ TEXT_SAFETY_LEXICON = SignalTable(
             "title_has_lexicon_term",
             "bool",
             "Whether the title alone contains a lexicon term (titles are shown everywhere).",
+            sql="title_lexicon_term_count > 0",
         ),
     ),
 )
 
+
+# --- content_audio ----------------------------------------------------------------------------
+
 MOOD_QUADRANTS = ("energetic_positive", "energetic_negative", "calm_positive", "calm_negative")
 TEMPO_BUCKETS = ("slow", "moderate", "fast", "very_fast")
+SPOKEN_WORD_SPEECHINESS = 0.66
+PODCAST_DURATION_MS = 3_600_000
 
 CONTENT_AUDIO = SignalTable(
     name="content_audio",
     entity=CONTENT,
     description="Audio signals of tracks, from the catalogue's audio descriptors (tracks only).",
+    ttl=timedelta(days=7),
     signals=(
         Signal(
             "loudness_normalised",
             "double",
             "Integrated loudness mapped linearly from [-60 dB, 0 dB] to [0, 1] (clipped); null when unknown.",
+            # greatest/least skip nulls, so an unknown loudness is kept null explicitly.
+            sql="""CASE WHEN loudness_db IS NOT NULL
+                THEN least(greatest((loudness_db + 60.0D) / 60.0D, 0.0D), 1.0D) END""",
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
@@ -224,6 +449,10 @@ CONTENT_AUDIO = SignalTable(
             "string",
             "Energy/valence quadrant, split at 0.5: energetic_positive (happy), energetic_negative "
             "(tense), calm_positive (peaceful), calm_negative (sad); 'unknown' when either is missing.",
+            sql="""CASE WHEN energy IS NULL OR valence IS NULL THEN 'unknown'
+                WHEN energy >= 0.5D AND valence >= 0.5D THEN 'energetic_positive'
+                WHEN energy >= 0.5D THEN 'energetic_negative'
+                WHEN valence >= 0.5D THEN 'calm_positive' ELSE 'calm_negative' END""",
             allowed_values=(*MOOD_QUADRANTS, "unknown"),
         ),
         Signal(
@@ -231,18 +460,24 @@ CONTENT_AUDIO = SignalTable(
             "string",
             "slow (< 90 BPM), moderate (90-120), fast (120-150), very_fast (>= 150); 'unknown' when "
             "missing or not positive.",
+            sql="""CASE WHEN tempo_bpm IS NULL OR tempo_bpm <= 0 THEN 'unknown'
+                WHEN tempo_bpm < 90 THEN 'slow' WHEN tempo_bpm < 120 THEN 'moderate'
+                WHEN tempo_bpm < 150 THEN 'fast' ELSE 'very_fast' END""",
             allowed_values=(*TEMPO_BUCKETS, "unknown"),
         ),
         Signal(
             "is_spoken_word",
             "bool",
-            "speechiness above 0.66, the level at which a recording is almost entirely speech.",
+            f"speechiness above {SPOKEN_WORD_SPEECHINESS}, the level at which a recording is almost "
+            "entirely speech.",
+            sql=f"coalesce(speechiness > {SPOKEN_WORD_SPEECHINESS}, false)",
         ),
         Signal(
             "podcast_likeness",
             "double",
             "Mean of speechiness and min(duration, 60 min) / 60 min: high for long spoken tracks; "
             "null when either is unknown.",
+            sql=f"(speechiness + least(duration_ms / {PODCAST_DURATION_MS}.0D, 1.0D)) / 2.0D",
             unit="score",
             min_value=0.0,
             max_value=1.0,
@@ -252,5 +487,6 @@ CONTENT_AUDIO = SignalTable(
 )
 
 SIGNAL_TABLES: dict[str, SignalTable] = {
-    table.name: table for table in (CONTENT_PROFILE, TEXT_SAFETY_LEXICON, CONTENT_AUDIO)
+    table.name: table
+    for table in (CONTENT_METADATA, CONTENT_ENGAGEMENT, CONTENT_AUDIO, CREATOR_PROFILE, TEXT_SAFETY_LEXICON)
 }

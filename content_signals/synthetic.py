@@ -40,6 +40,7 @@ _STREAM_EVENTS = 3
 _STREAM_SPAM = 4
 _STREAM_OFFENSIVE = 5
 _STREAM_AUDIO = 6
+_STREAM_DECORATION = 7
 _SPAM_WORDS = np.array(
     ["free", "beats", "lofi", "study", "sleep", "relax", "rain", "music", "instrumental", "chill",
      "hits", "viral", "remix", "2026", "best"]
@@ -75,6 +76,7 @@ EVENT_SCHEMA = pa.schema(
         ("content_id", pa.string()),
         ("event_timestamp", pa.timestamp("us", tz="UTC")),
         ("ms_played", pa.int64()),
+        ("saved", pa.bool_()),
     ]
 )
 
@@ -204,11 +206,17 @@ def generate_content(spec: GenerationSpec) -> pa.Table:
         for number, item in enumerate(spam_items, start=1):
             owner = creator_index[item]
             titles[item] = f"{base[owner]} {base[owner].split()[0]} #{number % 50}"
-            stuffed = " ".join(spam_rng.choice(_SPAM_WORDS, size=spam_rng.integers(12, 30)))
-            descriptions[item] = stuffed
+            # Keyword stuffing: a handful of keywords repeated, and a link to follow.
+            keywords = spam_rng.choice(_SPAM_WORDS, size=4)
+            stuffed = " ".join(spam_rng.choice(keywords, size=spam_rng.integers(12, 30)))
+            descriptions[item] = f"{stuffed} https://{base[owner].split()[0].lower()}-beats.example/{number}"
         burst_day = np.datetime64(spec.start_date) - spam_rng.integers(0, 30, size=spec.creators)
         release[spam_items] = burst_day[creator_index[spam_items]]
         title_missing[spam_items] = False
+
+    # Some uploaders decorate titles with emoji.
+    decorated = np.flatnonzero(_rng(spec, _STREAM_DECORATION).random(n) < 0.03)
+    titles[decorated] = [f"{t} \N{FIRE}" for t in titles[decorated]]
 
     terms = offensive_lexicon()
     offensive_rng = _rng(spec, _STREAM_OFFENSIVE)
@@ -289,6 +297,8 @@ def generate_event_chunks(
         skipped = rng.random(rows) < 0.25
         fraction = np.where(skipped, rng.uniform(0.0, 0.1, rows), rng.uniform(0.5, 1.0, rows))
         played = np.minimum((length * fraction).astype(np.int64), length)
+        # Listeners save about 6% of what they play through, almost nothing they skip.
+        saved = rng.random(rows) < np.where(skipped, 0.002, 0.06)
         yield (
             pa.table(
                 {
@@ -296,6 +306,7 @@ def generate_event_chunks(
                     "content_id": _ids("c", spec.items)[items],
                     "event_timestamp": pa.array(day_start + offsets, type=pa.timestamp("us", tz="UTC")),
                     "ms_played": played,
+                    "saved": saved,
                 },
                 schema=EVENT_SCHEMA,
             )

@@ -28,6 +28,8 @@ from jobs.schema import partition_timestamp
 
 MODEL_NAME = "quality"
 FEATURE_SERVICE = "ranking_v1"
+# The tables behind FEATURE_SERVICE: each needs a validated partition for the training date.
+FEATURE_TABLES = ("content_engagement", "content_metadata", "content_audio")
 LABEL_DAYS = 7
 HIDDEN_UNITS = [32, 16]
 TARGET = "1 when the item's plays in the 7 days after the feature timestamp exceed the median item's, else 0"
@@ -55,11 +57,12 @@ def _label_days(day: date) -> list[date]:
 
 def check_trainable(layout: DataLayout, day: date) -> None:
     """Raise unless the features and the label's events for ``day`` exist (no engine needed)."""
-    if not layout.signal_partition("content_profile", day).exists():
-        raise SignalsError(
-            f"no validated content_profile partition for {day.isoformat()}: "
-            f"run `signals jobs run content_profile --date {day.isoformat()}` first"
-        )
+    for table in FEATURE_TABLES:
+        if not layout.signal_partition(table, day).exists():
+            raise SignalsError(
+                f"no validated {table} partition for {day.isoformat()}: "
+                f"run `signals jobs run {table} --date {day.isoformat()}` first"
+            )
     missing = [d.isoformat() for d in _label_days(day) if not layout.events_partition(d).exists()]
     if missing:
         raise SignalsError(

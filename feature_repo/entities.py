@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from feast import Entity, ValueType
 
-from content_signals.definitions import CONTENT
+from content_signals.definitions import ENTITIES
 from content_signals.definitions import Entity as EntityDefinition
 
 
@@ -17,4 +17,6 @@ def feast_entity(definition: EntityDefinition) -> Entity:
     )
 
 
-content = feast_entity(CONTENT)
+def feast_entities() -> dict[str, Entity]:
+    """Every entity, by name."""
+    return {name: feast_entity(definition) for name, definition in ENTITIES.items()}

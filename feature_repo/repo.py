@@ -6,11 +6,12 @@ instead, because the sources' paths and the stores' locations are deployment set
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from content_signals.config import PlatformConfig
-from content_signals.definitions import SIGNAL_TABLES
+from content_signals.definitions import SIGNAL_TABLES, SignalTable
 from content_signals.layout import DataLayout
 from content_signals.spark import REQUIRED_CONF
 
@@ -29,24 +30,25 @@ class RepoObjects:
         return [*self.entities, *self.views, *self.services]
 
 
-def build_objects(config: PlatformConfig) -> RepoObjects:
-    from feature_repo.entities import content
+def build_objects(config: PlatformConfig, tables: Mapping[str, SignalTable] = SIGNAL_TABLES) -> RepoObjects:
+    """Every Feast object, derived from the signal ``tables`` (the platform's own by default)."""
+    from feature_repo.entities import feast_entities
     from feature_repo.services import ranking_v1, safety_v1
     from feature_repo.sources import signal_source
     from feature_repo.views import signal_view
 
     layout = DataLayout(config.data_dir)
+    entities = feast_entities()
     views = {
-        table.name: signal_view(table, content, signal_source(table, layout.signal_table_dir(table.name)))
-        for table in SIGNAL_TABLES.values()
+        table.name: signal_view(
+            table, entities[table.entity.name], signal_source(table, layout.signal_table_dir(table.name))
+        )
+        for table in tables.values()
     }
     return RepoObjects(
-        entities=[content],
+        entities=list(entities.values()),
         views=list(views.values()),
-        services=[
-            ranking_v1(views["content_profile"]),
-            safety_v1(views["text_safety_lexicon"], views["content_profile"]),
-        ],
+        services=[ranking_v1(views), safety_v1(views)],
     )
 
 

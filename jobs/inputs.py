@@ -1,10 +1,12 @@
-"""Checks on the catalogue inputs that several jobs share (file system only, no engine)."""
+"""Checks on the inputs that several jobs share (file system only, no engine), run before Spark starts."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 from content_signals.errors import SignalsError
+from content_signals.layout import DataLayout
 
 
 def require(
@@ -13,3 +15,27 @@ def require(
     if not path.exists():
         raise SignalsError(f"missing input: no {what} at {path} ({hint})")
     return path
+
+
+def event_window(layout: DataLayout, day: date, days: int) -> list[Path]:
+    """The listening-event partitions of the ``days`` days ending with ``day``; raises if any is missing.
+
+    The partition date's own events must exist. Earlier days may be missing only where the event
+    history has not started yet; a gap inside the history is an error, because it would silently
+    undercount engagement.
+    """
+    if not layout.events_partition(day).exists():
+        raise SignalsError(
+            f"missing input: no listening events for {day.isoformat()} at {layout.events_partition(day)}"
+        )
+    window = [day - timedelta(days=offset) for offset in range(days)]
+    present = sorted(d for d in window if layout.events_partition(d).exists())
+    gaps = [d.isoformat() for d in window if d > present[0] and d not in present]
+    if gaps:
+        raise SignalsError(f"missing input: listening events have gaps on {', '.join(sorted(gaps))}")
+    return [layout.events_partition(d) for d in present]
+
+
+def window_start(day: date, days: int) -> date:
+    """The first date of the ``days``-day window that ends with ``day``."""
+    return day - timedelta(days=days - 1)

@@ -20,10 +20,17 @@ from content_signals.definitions import SignalTable
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.layout import DataLayout
 from expectations.gate import GateResult, QualityGate
-from jobs import content_audio, content_profile, text_safety_lexicon
+from jobs import (
+    content_audio,
+    content_engagement,
+    content_metadata,
+    creator_profile,
+    text_safety_lexicon,
+)
 from jobs.partitions import publish_partition, quarantine_partition
 
-BuildFrame = Callable[[SparkSession, DataLayout, date, datetime], DataFrame]
+# Builds the partition of the given table definition (normally the job's own) for a date.
+BuildFrame = Callable[[SparkSession, DataLayout, date, datetime, SignalTable], DataFrame]
 # Every input the job reads for a date, by name; raises SignalsError naming what is missing.
 CheckInputs = Callable[[DataLayout, date], dict[str, list[Path]]]
 
@@ -38,7 +45,7 @@ class SignalJob:
 
 JOBS: dict[str, SignalJob] = {
     module.TABLE.name: SignalJob(module.TABLE, module.input_paths, module.build)
-    for module in (content_profile, text_safety_lexicon, content_audio)
+    for module in (content_metadata, content_engagement, content_audio, creator_profile, text_safety_lexicon)
 }
 
 
@@ -150,7 +157,7 @@ def run_job(
     started = time.perf_counter()
     created_at = datetime.now(UTC)
     run_id = created_at.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    frame = job.build(spark, layout, day, created_at).persist(StorageLevel.MEMORY_AND_DISK)
+    frame = job.build(spark, layout, day, created_at, job.table).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         rows = frame.count()
         progress(f"{name} {day.isoformat()}: computed {rows:,} rows ({time.perf_counter() - started:.1f}s)")

@@ -70,3 +70,21 @@ def as_partition(frame: DataFrame, table: SignalTable, day: date, created_at: da
         CREATED_TIMESTAMP, timestamp_literal(created_at)
     )
     return conform(stamped, table)
+
+
+def evaluate_signals(table: SignalTable, base: DataFrame) -> DataFrame:
+    """Evaluate every signal's SQL expression over the table's base frame.
+
+    A ``row`` table gets one output row per base row; an ``aggregate`` table groups the base by its
+    entity key, so each expression is an aggregate over that entity's base rows.
+    """
+    key = table.entity.join_key
+    columns = [F.expr(signal.sql).alias(signal.name) for signal in table.signals]
+    if table.grain == "aggregate":
+        return base.groupBy(key).agg(*columns)
+    return base.select(key, *columns)
+
+
+def compute_partition(table: SignalTable, base: DataFrame, day: date, created_at: datetime) -> DataFrame:
+    """The partition of ``table`` for ``day``: its signals over ``base``, stamped and conformed."""
+    return as_partition(evaluate_signals(table, base), table, day, created_at)

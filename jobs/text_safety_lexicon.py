@@ -11,11 +11,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from content_signals.definitions import TEXT_SAFETY_LEXICON
+from content_signals.definitions import TEXT_SAFETY_LEXICON, SignalTable
 from content_signals.layout import DataLayout
 from content_signals.synthetic import offensive_lexicon
 from jobs.inputs import require
-from jobs.schema import as_partition
+from jobs.schema import compute_partition
 
 TABLE = TEXT_SAFETY_LEXICON
 # Words are runs of letters, digits and apostrophes (so "don't" is one word, "f*ck" is two).
@@ -42,10 +42,8 @@ def count_terms(titles: pd.Series, descriptions: pd.Series, lexicon: frozenset[s
     return pd.DataFrame({"words": words, "terms": terms, "title_terms": title_terms})
 
 
-def compute(content: DataFrame, terms: list[str], day: date, created_at: datetime) -> DataFrame:
-    """Tokenising in a vectorised Python UDF (Arrow batches) measured about 4.7x the I/O floor;
-    Spark's split + higher-order filter was 7x, a lookaround regex 8.5x, and Spark ML's
-    RegexTokenizer + a lexicon CountVectorizer 5x (see BENCHMARKS.md)."""
+def base(content: DataFrame, terms: list[str]) -> DataFrame:
+    """One row per item: ``text_word_count``, ``lexicon_term_count``, ``title_lexicon_term_count``."""
     lexicon = frozenset(t.lower() for t in terms)
 
     @F.pandas_udf(_COUNTS)  # type: ignore[call-overload]
@@ -53,21 +51,26 @@ def compute(content: DataFrame, terms: list[str], day: date, created_at: datetim
         return count_terms(titles, descriptions, lexicon)
 
     counted = content.select("content_id", counts(F.col("title"), F.col("description")).alias("c"))
-    word_count, term_count = F.col("c.words"), F.col("c.terms")
-    result = counted.select(
+    return counted.select(
         "content_id",
-        word_count.alias("text_word_count"),
-        term_count.alias("lexicon_term_count"),
-        F.when(word_count > 0, term_count / word_count).otherwise(0.0).alias("lexicon_term_rate"),
-        (F.col("c.title_terms") > 0).alias("title_has_lexicon_term"),
+        F.col("c.words").alias("text_word_count"),
+        F.col("c.terms").alias("lexicon_term_count"),
+        F.col("c.title_terms").alias("title_lexicon_term_count"),
     )
-    return as_partition(result, TABLE, day, created_at)
+
+
+def compute(
+    content: DataFrame, terms: list[str], day: date, created_at: datetime, table: SignalTable = TABLE
+) -> DataFrame:
+    return compute_partition(table, base(content, terms), day, created_at)
 
 
 def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
     return {"content": [require(layout.content_path, "catalogue")]}
 
 
-def build(spark: SparkSession, layout: DataLayout, day: date, created_at: datetime) -> DataFrame:
+def build(
+    spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
+) -> DataFrame:
     content = spark.read.parquet(*map(str, input_paths(layout, day)["content"]))
-    return compute(content, offensive_lexicon(), day, created_at)
+    return compute(content, offensive_lexicon(), day, created_at, table)

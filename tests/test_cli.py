@@ -25,13 +25,13 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["jobs", "run", "content_profile"], "--date is required"),
-        (["jobs", "run", "content_profile", "--date", "2026-02-30"], "invalid date '2026-02-30'"),
-        (["jobs", "run", "content_profile", "--date", "yesterday"], "invalid date 'yesterday'"),
+        (["jobs", "run", "content_engagement"], "--date is required"),
+        (["jobs", "run", "content_engagement", "--date", "2026-02-30"], "invalid date '2026-02-30'"),
+        (["jobs", "run", "content_engagement", "--date", "yesterday"], "invalid date 'yesterday'"),
         (["jobs", "run", "no_such_job", "--date", "2026-01-01"], "unknown job 'no_such_job'"),
-        (["jobs", "run", "content_profile", "--date", "2026-01-01"], "missing input: no catalogue"),
-        (["publish", "--date", "2026-01-01"], "no validated content_profile partition"),
-        (["train", "quality", "--date", "2026-01-01"], "no validated content_profile partition"),
+        (["jobs", "run", "content_engagement", "--date", "2026-01-01"], "missing input: no catalogue"),
+        (["publish", "--date", "2026-01-01"], "no validated content_metadata partition"),
+        (["train", "quality", "--date", "2026-01-01"], "no validated content_engagement partition"),
         (["generate", "--items", "0"], "--items"),
         (["generate", "--start-date", "2026-1-1x"], "invalid date"),
         (["import", "catalog", "/no/such/file.tsv"], "catalogue file /no/such/file.tsv does not exist"),
@@ -50,7 +50,7 @@ def test_missing_events_for_the_date_are_named(tmp_path: Path) -> None:
     generated = run("generate", "--items", "20", "--creators", "3", "--days", "2", "--events-per-day", "50",
                     "--start-date", "2026-04-01", data_dir=tmp_path)  # fmt: skip
     assert generated.returncode == 0, generated.stderr
-    result = run("jobs", "run", "content_profile", "--date", "2026-04-05", data_dir=tmp_path)
+    result = run("jobs", "run", "content_engagement", "--date", "2026-04-05", data_dir=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"error: missing input: no listening events for 2026-04-05 at "

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from content_signals.definitions import CONTENT_PROFILE
+from content_signals.definitions import CONTENT_METADATA
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.publishing import publish
 from jobs.runner import run_job
@@ -20,20 +20,22 @@ from serving.client import SignalsClient, value_of
 
 
 def test_a_published_partition_passed_every_expectation(pipeline, spark, gate) -> None:  # type: ignore[no-untyped-def]
-    frame = spark.read.parquet(str(pipeline.layout.signal_partition("content_profile", pipeline.feature_day)))
-    result = gate.validate(frame, CONTENT_PROFILE)
+    frame = spark.read.parquet(
+        str(pipeline.layout.signal_partition("content_metadata", pipeline.feature_day))
+    )
+    result = gate.validate(frame, CONTENT_METADATA)
     assert result.success, result.summary()
-    assert result.evaluated >= 3 * len(CONTENT_PROFILE.signals)
+    assert result.evaluated >= 3 * len(CONTENT_METADATA.signals)
 
 
 def test_bad_rows_fail_the_expectations_that_describe_them(pipeline, spark, gate) -> None:  # type: ignore[no-untyped-def]
-    good = spark.read.parquet(str(pipeline.layout.signal_partition("content_profile", pipeline.feature_day)))
+    good = spark.read.parquet(str(pipeline.layout.signal_partition("content_metadata", pipeline.feature_day)))
     orphan = good.limit(1).withColumn("content_id", F.lit(None).cast("string"))
     negative = good.withColumn(
         "duration_seconds",
         F.when(F.col("content_id") == "c000001", F.lit(-1.0)).otherwise(F.col("duration_seconds")),
     )
-    result = gate.validate(negative.unionByName(orphan), CONTENT_PROFILE)
+    result = gate.validate(negative.unionByName(orphan), CONTENT_METADATA)
     assert not result.success
     failed = {(f.expectation, f.column) for f in result.failures}
     assert ("expect_column_values_to_not_be_null", "content_id") in failed
@@ -53,15 +55,15 @@ def test_a_bad_batch_is_quarantined_and_the_previous_values_keep_serving(  # typ
     try:
         pq.write_table(pa.Table.from_pylist(rows, schema=original.schema), layout.content_path)
         with pytest.raises(GateFailed) as failure:
-            run_job(spark, layout, "content_profile", bad_day, gate)
+            run_job(spark, layout, "content_metadata", bad_day, gate)
     finally:
         pq.write_table(original, layout.content_path)
 
     message = str(failure.value)
     assert "expect_column_values_to_not_be_null(content_id)" in message
     assert "expect_column_values_to_be_between(duration_seconds)" in message
-    assert not layout.signal_partition("content_profile", bad_day).exists()
-    [quarantined] = list(layout.quarantine_dir("content_profile", bad_day).iterdir())
+    assert not layout.signal_partition("content_metadata", bad_day).exists()
+    [quarantined] = list(layout.quarantine_dir("content_metadata", bad_day).iterdir())
     record = json.loads((quarantined / "validation.json").read_text())
     assert record["success"] is False and record["partition"] == bad_day.isoformat()
     assert spark.read.parquet(str(quarantined / "data")).where("content_id IS NULL").count() == 1
@@ -72,7 +74,7 @@ def test_a_bad_batch_is_quarantined_and_the_previous_values_keep_serving(  # typ
     # The online store still serves the last good partition, through the public gRPC API.
     expected = {
         row["content_id"]: row
-        for row in spark.read.parquet(str(layout.signal_partition("content_profile", pipeline.feature_day)))
+        for row in spark.read.parquet(str(layout.signal_partition("content_metadata", pipeline.feature_day)))
         .where(F.col("content_id").isin("c000001", "c000002"))
         .collect()
     }
@@ -81,7 +83,8 @@ def test_a_bad_batch_is_quarantined_and_the_previous_values_keep_serving(  # typ
     for entity in response.entities:
         values = dict(zip(response.feature_names, entity.values, strict=True))
         assert value_of(values["duration_seconds"]) == expected[entity.content_id]["duration_seconds"]
-        assert values["plays_7d"].event_timestamp.ToDatetime().date() == (
-            partition_timestamp(pipeline.feature_day).date()
-        )
-        assert all(v.status == pb.FEATURE_STATUS_PRESENT for v in entity.values)
+        for name in CONTENT_METADATA.signal_names:
+            assert values[name].status == pb.FEATURE_STATUS_PRESENT
+            assert values[name].event_timestamp.ToDatetime().date() == (
+                partition_timestamp(pipeline.feature_day).date()
+            )

@@ -41,24 +41,24 @@ def small_layout(tmp_path_factory: pytest.TempPathFactory) -> DataLayout:
 
 def test_rerunning_a_date_replaces_it_with_the_same_values(spark, gate, small_layout) -> None:  # type: ignore[no-untyped-def]
     day = START + timedelta(days=2)
-    first = run_job(spark, small_layout, "content_profile", day, gate)
+    first = run_job(spark, small_layout, "content_metadata", day, gate)
     before = spark.read.parquet(str(first.path)).drop("created_timestamp").collect()
-    second = run_job(spark, small_layout, "content_profile", day, gate)
+    second = run_job(spark, small_layout, "content_metadata", day, gate)
     after = spark.read.parquet(str(second.path)).drop("created_timestamp")
     assert first.path == second.path and first.run_id != second.run_id
     assertDataFrameEqual(after, before, checkRowOrder=False)
-    table_dir = small_layout.signal_table_dir("content_profile")
+    table_dir = small_layout.signal_table_dir("content_metadata")
     assert [p.name for p in table_dir.iterdir()] == [f"date={day.isoformat()}"]
-    assert list((small_layout.staging_dir / "content_profile").iterdir()) == []
+    assert list((small_layout.staging_dir / "content_metadata").iterdir()) == []
 
 
 def test_a_backfill_runs_every_day_in_order_with_progress(spark, gate, small_layout) -> None:  # type: ignore[no-untyped-def]
     lines: list[str] = []
     days = [START + timedelta(days=i) for i in (2, 0, 1)]
-    report = run_many(spark, small_layout, ["content_profile"], days, gate, lines.append)
+    report = run_many(spark, small_layout, ["content_metadata"], days, gate, lines.append)
     assert [r.day for r in report.published] == sorted(days) and report.quarantined == []
     assert [line.split(":")[0] for line in lines] == [
-        f"[{i}/3] content_profile {d.isoformat()}" for i, d in enumerate(sorted(days), start=1)
+        f"[{i}/3] content_metadata {d.isoformat()}" for i, d in enumerate(sorted(days), start=1)
     ]
     assert "left" in lines[0]
 
@@ -70,16 +70,25 @@ def test_a_job_killed_mid_write_leaves_the_published_partition_intact(  # type: 
     layout = DataLayout(tmp_path)
     spec = GenerationSpec(items=150_000, creators=2_000, days=1, events_per_day=300_000, start_date=START)
     write_catalogue(spec, layout)
-    published = run_job(spark, layout, "content_profile", START, gate).path
+    published = run_job(spark, layout, "content_metadata", START, gate).path
     before = _files(published)
 
     process = subprocess.Popen(
-        [SIGNALS, "--data-dir", str(tmp_path), "jobs", "run", "content_profile", "--date", START.isoformat()],
+        [
+            SIGNALS,
+            "--data-dir",
+            str(tmp_path),
+            "jobs",
+            "run",
+            "content_metadata",
+            "--date",
+            START.isoformat(),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    staging = layout.staging_dir / "content_profile"
+    staging = layout.staging_dir / "content_metadata"
     deadline = time.monotonic() + 240
     try:
         while not any(staging.glob(f"date={START.isoformat()}.*")):

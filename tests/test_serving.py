@@ -10,7 +10,7 @@ import pytest
 import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from content_signals.definitions import CONTENT_PROFILE
+from content_signals.definitions import CONTENT_AUDIO, CONTENT_ENGAGEMENT, CONTENT_METADATA
 from content_signals.models import load_model
 from content_signals.training import MODEL_NAME
 from jobs.schema import partition_timestamp
@@ -44,15 +44,23 @@ def test_health_answers_serving(server) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_features_equal_the_job_output(client, pipeline, spark) -> None:  # type: ignore[no-untyped-def]
-    partition = pipeline.layout.signal_partition("content_profile", pipeline.feature_day)
-    expected = {r["content_id"]: r for r in spark.read.parquet(str(partition)).collect()}
+    tables = (CONTENT_ENGAGEMENT, CONTENT_METADATA, CONTENT_AUDIO)
+    expected: dict[str, dict[str, object]] = {}
+    for table in tables:
+        partition = pipeline.layout.signal_partition(table.name, pipeline.feature_day)
+        for row in spark.read.parquet(str(partition)).collect():
+            expected.setdefault(row["content_id"], {}).update(row.asDict())
     response = client.get_online_features("ranking_v1", KNOWN)
     assert response.feature_service == "ranking_v1"
-    assert list(response.feature_names) == list(CONTENT_PROFILE.signal_names)
+    assert list(response.feature_names) == [name for table in tables for name in table.signal_names]
     assert [e.content_id for e in response.entities] == KNOWN
+    audio_only = set(CONTENT_AUDIO.signal_names)
     for entity in response.entities:
         row = expected[entity.content_id]
         for name, value in zip(response.feature_names, entity.values, strict=True):
+            if name not in row:  # not a track: no audio partition row
+                assert name in audio_only and value.status == pb.FEATURE_STATUS_NOT_FOUND
+                continue
             assert value.status == pb.FEATURE_STATUS_PRESENT
             assert value_of(value) == row[name], (entity.content_id, name)
             assert value.event_timestamp.ToDatetime() == partition_timestamp(pipeline.feature_day).replace(
@@ -125,16 +133,16 @@ def test_a_service_spanning_several_views_returns_each_views_values(client, pipe
         r["content_id"]: r
         for r in spark.read.parquet(str(layout.signal_partition("text_safety_lexicon", day))).collect()
     }
-    profile = {
+    metadata = {
         r["content_id"]: r
-        for r in spark.read.parquet(str(layout.signal_partition("content_profile", day))).collect()
+        for r in spark.read.parquet(str(layout.signal_partition("content_metadata", day))).collect()
     }
     response = client.get_online_features("safety_v1", KNOWN)
     assert list(response.feature_names) == [
         "text_word_count", "lexicon_term_count", "lexicon_term_rate", "title_has_lexicon_term",
-        "is_explicit", "metadata_completeness", "title_length",
+        "is_explicit", "metadata_completeness", "title_length", "title_caps_ratio", "has_url",
     ]  # fmt: skip
     for entity in response.entities:
         values = {n: value_of(v) for n, v in zip(response.feature_names, entity.values, strict=True)}
-        expected = {**safety[entity.content_id].asDict(), **profile[entity.content_id].asDict()}
+        expected = {**safety[entity.content_id].asDict(), **metadata[entity.content_id].asDict()}
         assert values == {name: expected[name] for name in response.feature_names}

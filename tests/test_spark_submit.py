@@ -46,7 +46,7 @@ def test_spark_submit_backfills_every_job(tmp_path: Path) -> None:
 
 
 def test_spark_submit_reports_bad_input_in_one_line(tmp_path: Path) -> None:
-    result = submit("content_profile", "--date", "2026-05-01", "--data-dir", str(tmp_path))
+    result = submit("content_metadata", "--date", "2026-05-01", "--data-dir", str(tmp_path))
     assert result.returncode == 1
     # spark-submit forwards the Python process's stderr on its stdout, amid its own JVM logs;
     # our reason is exactly one line.

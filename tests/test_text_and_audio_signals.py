@@ -10,7 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 from content_signals.definitions import CONTENT_AUDIO, TEXT_SAFETY_LEXICON
 from jobs import content_audio, text_safety_lexicon
 from jobs.schema import output_schema
-from tests.test_content_profile import CONTENT_SCHEMA
+from tests.rows import CONTENT_SCHEMA
 
 DAY = date(2026, 1, 10)
 CREATED = datetime(2026, 1, 11, 3, 0, tzinfo=UTC)

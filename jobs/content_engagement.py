@@ -1,0 +1,91 @@
+"""The ``content_engagement`` job: plays, listeners, skips, completions and saves per item.
+
+:func:`base` aggregates the listening events of the longest window to one row per (item,
+listener) with counts per window; the signal expressions in
+:data:`content_signals.definitions.CONTENT_ENGAGEMENT` aggregate those rows per item. Only events
+strictly before the end of the partition date count, so a partition never includes anything that
+happened after its own event timestamp.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from content_signals.definitions import (
+    COMPLETION_SHARE,
+    CONTENT_ENGAGEMENT,
+    ENGAGEMENT_WINDOWS,
+    SKIP_MS,
+    SignalTable,
+)
+from content_signals.layout import DataLayout
+from jobs.inputs import event_window, require
+from jobs.schema import compute_partition, partition_timestamp, timestamp_literal
+
+TABLE = CONTENT_ENGAGEMENT
+LONGEST_WINDOW_DAYS = max(ENGAGEMENT_WINDOWS)
+COUNTS = ("plays", "skips", "completions", "saves")
+
+
+def _count(condition: Column) -> Column:
+    return F.sum(F.when(condition, 1).otherwise(0)).cast("long")
+
+
+def base(content: DataFrame, events: DataFrame, day: date) -> DataFrame:
+    """One row per (``content_id``, ``user_id``) with ``plays_Nd``, ``skips_Nd``,
+    ``completions_Nd`` and ``saves_Nd`` for each window N in ``ENGAGEMENT_WINDOWS``.
+
+    An item without events in the window gets one row with zero counts and a null ``user_id``, so
+    every catalogue item gets a partition row. ``completions_Nd`` is null when the item's duration
+    is unknown. Events of items that are not in the catalogue are ignored.
+    """
+    window_end = partition_timestamp(day)
+    durations = content.select("content_id", "duration_ms")
+    in_window = events.where(
+        (F.col("event_timestamp") >= timestamp_literal(window_end - timedelta(days=LONGEST_WINDOW_DAYS)))
+        & (F.col("event_timestamp") < timestamp_literal(window_end))
+    ).join(F.broadcast(durations), "content_id")
+    counts = []
+    for days in ENGAGEMENT_WINDOWS:
+        inside = F.col("event_timestamp") >= timestamp_literal(window_end - timedelta(days=days))
+        completed = F.col("ms_played") >= F.col("duration_ms") * COMPLETION_SHARE
+        counts += [
+            _count(inside).alias(f"plays_{days}d"),
+            _count(inside & (F.col("ms_played") < SKIP_MS)).alias(f"skips_{days}d"),
+            F.when(F.first(F.col("duration_ms")).isNotNull(), _count(inside & completed)).alias(
+                f"completions_{days}d"
+            ),
+            _count(inside & F.coalesce(F.col("saved"), F.lit(False))).alias(f"saves_{days}d"),
+        ]
+    per_listener = in_window.groupBy("content_id", "user_id").agg(*counts)
+    zero_counts = [
+        f"{kind}_{days}d" for kind in COUNTS for days in ENGAGEMENT_WINDOWS if kind != "completions"
+    ]
+    return content.select("content_id").join(per_listener, "content_id", "left").fillna(0, subset=zero_counts)
+
+
+def compute(
+    content: DataFrame, events: DataFrame, day: date, created_at: datetime, table: SignalTable = TABLE
+) -> DataFrame:
+    """The partition for ``day``: one row per catalogue item."""
+    return compute_partition(table, base(content, events, day), day, created_at)
+
+
+def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
+    return {
+        "content": [require(layout.content_path, "catalogue")],
+        "events": event_window(layout, day, LONGEST_WINDOW_DAYS),
+    }
+
+
+def build(
+    spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
+) -> DataFrame:
+    paths = input_paths(layout, day)
+    content = spark.read.parquet(*map(str, paths["content"]))
+    events = spark.read.parquet(*map(str, paths["events"]))
+    return compute(content, events, day, created_at, table)

@@ -1,0 +1,66 @@
+"""The ``content_metadata`` job: what each item is and how well it is described.
+
+:func:`base` is a pure ``DataFrame -> DataFrame`` transform that prepares the columns the signal
+expressions in :data:`content_signals.definitions.CONTENT_METADATA` read; :func:`input_paths` and
+:func:`build` are the I/O edge.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from content_signals.definitions import CONTENT_METADATA, SignalTable
+from content_signals.layout import DataLayout
+from jobs.inputs import require
+from jobs.schema import compute_partition
+
+TABLE = CONTENT_METADATA
+# Words are runs of letters, digits and apostrophes, as in the text-safety job.
+_NOT_WORD = r"[^\p{L}\p{N}']+"
+
+
+def words(text: Column) -> Column:
+    """Lower-cased words of a (non-null) text column, as an array of strings."""
+    return F.array_remove(F.split(F.lower(text), _NOT_WORD), "")
+
+
+def base(content: DataFrame, day: date) -> DataFrame:
+    """Catalogue rows plus the columns the signal expressions use.
+
+    ``title_clean`` and ``description_clean`` (trimmed, '' when missing), ``full_text`` (both
+    joined by a space), ``title_words`` and ``text_words`` (lower-cased words of the title and of
+    both), and ``partition_date``; every catalogue column stays available (``language`` is null
+    for catalogues without one).
+    """
+    if "language" not in content.columns:
+        content = content.withColumn("language", F.lit(None).cast("string"))
+    title = F.trim(F.coalesce(F.col("title"), F.lit("")))
+    description = F.trim(F.coalesce(F.col("description"), F.lit("")))
+    return (
+        content.withColumn("title_clean", title)
+        .withColumn("description_clean", description)
+        .withColumn("full_text", F.concat_ws(" ", F.col("title_clean"), F.col("description_clean")))
+        .withColumn("title_words", words(F.col("title_clean")))
+        .withColumn("text_words", F.concat(F.col("title_words"), words(F.col("description_clean"))))
+        .withColumn("partition_date", F.lit(day.isoformat()).cast("date"))
+    )
+
+
+def compute(content: DataFrame, day: date, created_at: datetime, table: SignalTable = TABLE) -> DataFrame:
+    """The partition for ``day``: one row per catalogue item."""
+    return compute_partition(table, base(content, day), day, created_at)
+
+
+def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
+    return {"content": [require(layout.content_path, "catalogue")]}
+
+
+def build(
+    spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
+) -> DataFrame:
+    content = spark.read.parquet(*map(str, input_paths(layout, day)["content"]))
+    return compute(content, day, created_at, table)

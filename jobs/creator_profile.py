@@ -1,0 +1,76 @@
+"""The ``creator_profile`` job: each creator's catalogue and how it performs.
+
+:func:`base` prepares one row per catalogue item known by the partition date, keyed by
+``creator_id``; the signal expressions in :data:`content_signals.definitions.CREATOR_PROFILE`
+aggregate those rows per creator.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from content_signals.definitions import CREATOR_PROFILE, SignalTable
+from content_signals.layout import DataLayout
+from jobs.inputs import event_window, require
+from jobs.schema import compute_partition, partition_timestamp, timestamp_literal
+
+TABLE = CREATOR_PROFILE
+ENGAGEMENT_DAYS = 7
+
+
+def base(content: DataFrame, events: DataFrame, day: date) -> DataFrame:
+    """One row per item with a creator, released on or before ``day`` or with no release date.
+
+    Columns: every catalogue column, ``released_days_ago`` (days from release to ``day``; null
+    when unknown), ``normalised_title`` (lower case, runs of non-letters collapsed to one space,
+    trimmed; null when nothing is left) and ``plays_7d`` (the item's listening events in the 7
+    days ending with ``day``; 0 without any).
+    """
+    window_end = partition_timestamp(day)
+    partition_date = F.lit(day.isoformat()).cast("date")
+    plays = (
+        events.where(
+            (F.col("event_timestamp") >= timestamp_literal(window_end - timedelta(days=ENGAGEMENT_DAYS)))
+            & (F.col("event_timestamp") < timestamp_literal(window_end))
+        )
+        .groupBy("content_id")
+        .agg(F.count(F.lit(1)).alias("plays_7d"))
+    )
+    normalised = F.trim(F.regexp_replace(F.lower(F.col("title")), r"[^\p{L}]+", " "))
+    items = content.where(
+        (F.length(F.trim(F.col("creator_id"))) > 0)
+        & (F.col("release_date").isNull() | (F.col("release_date") <= partition_date))
+    )
+    return (
+        items.withColumn("released_days_ago", F.datediff(partition_date, F.col("release_date")))
+        .withColumn("normalised_title", F.when(F.length(normalised) > 0, normalised))
+        .join(plays, "content_id", "left")
+        .fillna(0, subset=["plays_7d"])
+    )
+
+
+def compute(
+    content: DataFrame, events: DataFrame, day: date, created_at: datetime, table: SignalTable = TABLE
+) -> DataFrame:
+    """The partition for ``day``: one row per creator with at least one item by then."""
+    return compute_partition(table, base(content, events, day), day, created_at)
+
+
+def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
+    return {
+        "content": [require(layout.content_path, "catalogue")],
+        "events": event_window(layout, day, ENGAGEMENT_DAYS),
+    }
+
+
+def build(
+    spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
+) -> DataFrame:
+    paths = input_paths(layout, day)
+    content = spark.read.parquet(*map(str, paths["content"]))
+    events = spark.read.parquet(*map(str, paths["events"]))
+    return compute(content, events, day, created_at, table)
