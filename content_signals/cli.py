@@ -20,6 +20,15 @@ from typing import Annotated, Any
 
 import typer
 
+from content_signals.cli_common import (
+    EXIT_ERROR,
+    EXIT_GATE_FAILED,
+    DateOption,
+    config_of,
+    parse_date,
+    say,
+)
+from content_signals.cli_quality import quality_app, quarantine_app, validate
 from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.layout import DataLayout
@@ -36,24 +45,9 @@ app.add_typer(jobs_app, name="jobs")
 import_app = typer.Typer(help="Import real data into the platform's schema.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(import_app, name="import")
-
-DateOption = Annotated[str | None, typer.Option("--date", help="Partition date, YYYY-MM-DD (UTC).")]
-
-EXIT_ERROR = 1
-EXIT_GATE_FAILED = 3
-
-
-def say(line: str) -> None:
-    typer.echo(f"[{time.strftime('%H:%M:%S')}] {line}")
-
-
-def parse_date(text: str | None, option: str = "--date") -> date:
-    if text is None:
-        raise SignalsError(f"{option} is required (YYYY-MM-DD)")
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise SignalsError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(quality_app, name="quality")
+app.command()(validate)
 
 
 def prepare_process(config: PlatformConfig) -> None:
@@ -77,11 +71,6 @@ def prepare_process(config: PlatformConfig) -> None:
         message="The spark (data source API|offline store) is an experimental",
         category=RuntimeWarning,
     )
-
-
-def _config(ctx: typer.Context) -> PlatformConfig:
-    config: PlatformConfig = ctx.obj
-    return config
 
 
 @app.callback()
@@ -114,7 +103,7 @@ def generate(
     """Write a deterministic synthetic catalogue and listening events as Parquet."""
     from content_signals.synthetic import GenerationSpec, write_catalogue
 
-    config = _config(ctx)
+    config = config_of(ctx)
     spec = GenerationSpec(
         items=items,
         creators=creators,
@@ -145,7 +134,7 @@ def import_catalog(
     from content_signals.spark import spark_session
     from jobs.catalog_import import import_catalog as run_import
 
-    config = _config(ctx)
+    config = config_of(ctx)
     column_mapping = load_mapping(mapping)
     if not path.is_file():
         raise SignalsError(f"catalogue file {path} does not exist")
@@ -169,7 +158,7 @@ def jobs_run(
     day: DateOption = None,
 ) -> None:
     """Compute one daily partition, gate it, and publish it to the offline store or quarantine it."""
-    config = _config(ctx)
+    config = config_of(ctx)
     _run_jobs(config, name, [parse_date(day)])
 
 
@@ -181,7 +170,7 @@ def jobs_backfill(
     end: Annotated[str | None, typer.Option(help="Last date (inclusive), YYYY-MM-DD.")] = None,
 ) -> None:
     """Run jobs for every date from --start to --end; a quarantined day does not stop the others."""
-    config = _config(ctx)
+    config = config_of(ctx)
     from jobs.runner import date_range
 
     _run_jobs(config, name, date_range(parse_date(start, "--start"), parse_date(end, "--end")))
@@ -189,17 +178,20 @@ def jobs_backfill(
 
 def _run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
     from content_signals.spark import spark_session
-    from expectations.gate import QualityGate
-    from jobs.runner import check_all_inputs, job_names, run_batch, run_job
+    from jobs.runner import check_all_inputs, job_names, open_history, quality_gate, run_batch, run_job
 
     layout = DataLayout(config.data_dir)
     names = job_names(name)
     if len(days) * len(names) > 1:
-        run_batch(layout, names, days, lambda: spark_session(config.spark), say)
+        run_batch(config, names, days, lambda: spark_session(config.spark), say)
         return
     check_all_inputs(layout, names, days)  # fail fast, before paying for a Spark session
     # One partition: its per-stage progress (compute, gate, publish) is worth showing.
-    run_job(spark_session(config.spark), layout, names[0], days[0], QualityGate(), say)
+    history = open_history(config)
+    try:
+        run_job(spark_session(config.spark), layout, names[0], days[0], quality_gate(config), say, history)
+    finally:
+        history.close()
 
 
 @app.command()
@@ -207,7 +199,7 @@ def plan(ctx: typer.Context) -> None:
     """Show what publishing would change in the Feast registry (Feast's plan, changes only)."""
     from feature_repo.plan import plan as feast_plan
 
-    changes = feast_plan(_config(ctx))
+    changes = feast_plan(config_of(ctx))
     typer.echo("\n".join(changes) if changes else "no changes: the registry matches the signal definitions")
 
 
@@ -219,7 +211,7 @@ def publish(ctx: typer.Context, day: DateOption = None) -> None:
     from content_signals.publishing import publish as publish_partitions
     from content_signals.spark import spark_session
 
-    config = _config(ctx)
+    config = config_of(ctx)
     partition = parse_date(day)
     check_publishable(DataLayout(config.data_dir), partition, list(SIGNAL_TABLES))
     publish_partitions(config, spark_session(config.spark), partition, progress=say)
@@ -232,7 +224,7 @@ def train_quality(ctx: typer.Context, day: DateOption = None) -> None:
     from content_signals.training import check_trainable
     from content_signals.training import train_quality as train
 
-    config = _config(ctx)
+    config = config_of(ctx)
     partition = parse_date(day)
     check_trainable(DataLayout(config.data_dir), partition)
     train(config, spark_session(config.spark), partition, progress=say)
@@ -246,7 +238,7 @@ def serve(
     """Serve features and scores over gRPC with Ray Serve until interrupted (Ctrl-C drains)."""
     from serving import server
 
-    config = _config(ctx)
+    config = config_of(ctx)
     if port is not None:
         config = config.model_copy(update={"serving": config.serving.model_copy(update={"grpc_port": port})})
     stop_requested = threading.Event()
@@ -266,23 +258,33 @@ def demo(
 ) -> None:
     """Run the whole pipeline on small synthetic data: generate → job → gate → publish → train →
     serve → query over gRPC → stop."""
-    config = _config(ctx)
+    config = config_of(ctx)
     if fresh and config.data_dir.exists():
         shutil.rmtree(config.data_dir)
         config.data_dir.mkdir(parents=True)
     started = time.perf_counter()
     first_day = date(2026, 1, 1)
     feature_day = first_day + timedelta(days=6)
-    say("1/5 generate synthetic catalogue")
+    say("1/6 generate synthetic catalogue")
     ctx.invoke(generate, ctx=ctx, start_date=first_day.isoformat())
     for day in (feature_day - timedelta(days=1), feature_day):
-        say(f"2/5 signal jobs {day.isoformat()}: compute in Spark, validate with Great Expectations")
+        say(f"2/6 signal jobs {day.isoformat()}: compute in Spark, validate with Great Expectations")
         _run_jobs(config, "all", [day])
-        say(f"3/5 publish {day.isoformat()} to the online store with Feast")
+        say(f"3/6 publish {day.isoformat()} to the online store with Feast")
         ctx.invoke(publish, ctx=ctx, day=day.isoformat())
-    say("4/5 train the quality model on point-in-time features")
+    say("4/6 train the quality model on point-in-time features")
     ctx.invoke(train_quality, ctx=ctx, day=feature_day.isoformat())
-    say("5/5 serve over gRPC and query it")
+    say("5/6 data-quality dashboard and freshness")
+    from content_signals.quality import freshness, report
+    from jobs.schema import partition_timestamp
+
+    say(f"dashboard: {report(config)}")
+    # The demo's dates are in the past: judge freshness as a scheduler would an hour after the day.
+    as_of = partition_timestamp(feature_day) + timedelta(hours=1)
+    say(f"freshness as of {as_of:%Y-%m-%d %H:%M} UTC:")
+    for row in freshness(config, now=as_of):
+        say(f"    {row.view}: newest partition {row.latest_partition}, {'STALE' if row.stale else 'fresh'}")
+    say("6/6 serve over gRPC and query it")
     _query_server(config)
     say(f"demo finished in {time.perf_counter() - started:.0f}s")
 

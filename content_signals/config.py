@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from content_signals.errors import SignalsError
 
@@ -76,6 +76,42 @@ class ServingConfig(_Strict):
     request_timeout_s: float = Field(default=10.0, gt=0)
 
 
+Severity = Literal["error", "warning"]
+
+
+class QualityConfig(_Strict):
+    """How the data-quality gate judges a partition against the last published one, and where it
+    keeps its history."""
+
+    # SQLAlchemy URL of the validation history, e.g. postgresql+psycopg2://user@host:5432/db.
+    # Unset: a SQLite file at history_path (relative to the data directory unless absolute).
+    history_url: str | None = None
+    history_path: str = "quality/history.db"
+    # Build Great Expectations Data Docs for every validation run (under data_dir/quality/gx).
+    data_docs: bool = True
+    # Row count allowed relative to the previous published partition of the same table.
+    row_count_min_ratio: float = Field(default=0.5, ge=0)
+    row_count_max_ratio: float = Field(default=2.0, ge=1)
+    row_count_severity: Severity = "error"
+    # Drift of key signals against the previous partition: mean and median may move this many of
+    # the previous standard deviations; the null rate this many points (0.05 = 5 points).
+    drift_max_shift_stddevs: float = Field(default=0.5, gt=0)
+    drift_max_null_rate_change: float = Field(default=0.05, ge=0, le=1)
+    drift_severity: Severity = "warning"
+    # Freshness: a feature view whose newest materialized partition ended longer ago is stale.
+    max_age_hours: float = Field(default=48.0, gt=0)
+    max_age_hours_by_view: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("history_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: object) -> object:
+        # ${QUALITY_HISTORY_URL:-} expands to "" when the variable is unset.
+        return None if value == "" else value
+
+    def max_age_for(self, view: str) -> float:
+        return self.max_age_hours_by_view.get(view, self.max_age_hours)
+
+
 class PlatformConfig(_Strict):
     """Everything a run needs to know about where data lives and which engines to use."""
 
@@ -84,12 +120,20 @@ class PlatformConfig(_Strict):
     feast: FeastConfig = Field(default_factory=FeastConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
 
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> PlatformConfig:
         # Ray replicas and Spark executors run in other working directories: paths must be absolute.
         object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
         return self
+
+    @property
+    def quality_history_url(self) -> str:
+        """Where validation runs are recorded: the configured URL, else the SQLite file."""
+        if self.quality.history_url:
+            return self.quality.history_url
+        return f"sqlite:///{self.resolve(self.quality.history_path)}"
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the data directory unless it is absolute."""

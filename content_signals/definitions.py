@@ -60,6 +60,8 @@ class Signal:
     max_value: float | None = None
     allowed_values: tuple[str, ...] | None = None
     nullable: bool = False
+    # A key signal: the gate compares its mean, median and null rate with the previous partition.
+    drift: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ CONTENT_METADATA = SignalTable(
             unit="characters",
             min_value=0,
             max_value=1_000_000,
+            drift=True,
         ),
         Signal(
             "metadata_completeness",
@@ -144,6 +147,7 @@ CONTENT_METADATA = SignalTable(
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
+            drift=True,
         ),
         Signal(
             "duration_seconds",
@@ -199,6 +203,7 @@ CONTENT_METADATA = SignalTable(
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
+            drift=True,
         ),
         Signal(
             "has_url",
@@ -251,6 +256,7 @@ def _engagement_signals(days: int) -> tuple[Signal, ...]:
             sql=f"sum(plays_{days}d)",
             unit="plays",
             min_value=0,
+            drift=days == 7,
         ),
         Signal(
             f"listeners_{days}d",
@@ -265,6 +271,7 @@ def _engagement_signals(days: int) -> tuple[Signal, ...]:
             "double",
             f"Share of the plays {window} that lasted under {SKIP_MS // 1000} s{rate_note}.",
             sql=f"try_divide(sum(skips_{days}d), sum(plays_{days}d))",
+            drift=days == 7,
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
@@ -276,6 +283,7 @@ def _engagement_signals(days: int) -> tuple[Signal, ...]:
             f"Share of the plays {window} that reached {COMPLETION_SHARE:.0%} of the item's duration; "
             "null without plays or without a known duration.",
             sql=f"try_divide(sum(completions_{days}d), sum(plays_{days}d))",
+            drift=days == 7,
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
@@ -286,6 +294,7 @@ def _engagement_signals(days: int) -> tuple[Signal, ...]:
             "double",
             f"Share of the plays {window} after which the listener saved the item{rate_note}.",
             sql=f"try_divide(sum(saves_{days}d), sum(plays_{days}d))",
+            drift=days == 7,
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
@@ -325,6 +334,7 @@ CREATOR_PROFILE = SignalTable(
             sql="count(1)",
             unit="items",
             min_value=1,
+            drift=True,
         ),
         Signal(
             "uploads_1d",
@@ -350,6 +360,7 @@ CREATOR_PROFILE = SignalTable(
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
+            drift=True,
         ),
         Signal(
             "duplicate_title_rate",
@@ -361,6 +372,7 @@ CREATOR_PROFILE = SignalTable(
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
+            drift=True,
         ),
         Signal(
             "mean_item_plays_7d",
@@ -369,6 +381,7 @@ CREATOR_PROFILE = SignalTable(
             sql="avg(plays_7d)",
             unit="plays",
             min_value=0.0,
+            drift=True,
         ),
     ),
 )
@@ -391,6 +404,7 @@ TEXT_SAFETY_LEXICON = SignalTable(
             sql="text_word_count",
             unit="words",
             min_value=0,
+            drift=True,
         ),
         Signal(
             "lexicon_term_count",
@@ -408,6 +422,7 @@ TEXT_SAFETY_LEXICON = SignalTable(
             unit="fraction",
             min_value=0.0,
             max_value=1.0,
+            drift=True,
         ),
         Signal(
             "title_has_lexicon_term",
@@ -443,6 +458,7 @@ CONTENT_AUDIO = SignalTable(
             min_value=0.0,
             max_value=1.0,
             nullable=True,
+            drift=True,
         ),
         Signal(
             "mood_quadrant",
@@ -482,6 +498,7 @@ CONTENT_AUDIO = SignalTable(
             min_value=0.0,
             max_value=1.0,
             nullable=True,
+            drift=True,
         ),
     ),
 )

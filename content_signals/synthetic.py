@@ -81,6 +81,8 @@ EVENT_SCHEMA = pa.schema(
 )
 
 _EVENT_CHUNK_ROWS = 1_000_000
+# Spark reads a Parquet file one row group per task: several groups let every core work.
+_ROW_GROUP_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -325,9 +327,9 @@ def _write_atomically(chunks: pa.Table | Iterable[pa.Table], path: Path) -> None
     stream = iter([chunks] if isinstance(chunks, pa.Table) else chunks)
     first = next(stream)
     with pq.ParquetWriter(tmp, first.schema) as writer:
-        writer.write_table(first)
+        writer.write_table(first, row_group_size=_ROW_GROUP_ROWS)
         for chunk in stream:
-            writer.write_table(chunk)
+            writer.write_table(chunk, row_group_size=_ROW_GROUP_ROWS)
     tmp.replace(path)
 
 

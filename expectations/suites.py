@@ -1,18 +1,28 @@
-"""Great Expectations suites derived from the signal definitions.
+"""Great Expectations suites derived from the signal definitions and the previous partition.
 
-Each signal's type, nullability, range and allowed values become expectations, so adding a signal
-in :mod:`content_signals.definitions` adds its checks too. Table-level rules (exact column set, one
-row per entity, a non-empty batch) apply to every signal table.
+Each signal's type, nullability, range and allowed values become ``error`` expectations, so adding
+a signal in :mod:`content_signals.definitions` adds its checks too. Table-level rules (exact column
+set, non-null keys, one row per entity, a non-empty batch) apply to every signal table.
+
+Anomaly checks in the spirit of Deequ get their parameters from the previous published partition's
+profile: the row count must stay within a band around the previous one, and each key signal's
+mean, median and null rate may move only so far. Their severity comes from the config: by default
+a row-count collapse blocks publication and drift is published with a warning.
 """
 
 from __future__ import annotations
 
+import math
+
 import great_expectations.expectations as gxe
 from great_expectations.core import ExpectationSuite
+from great_expectations.expectations.metadata_types import FailureSeverity
 
+from content_signals.config import QualityConfig
 from content_signals.definitions import CREATED_TIMESTAMP, ENTITY_TIMESTAMP, DType, SignalTable
+from expectations.profile import ColumnProfile, PartitionProfile
 
-SUITE_VERSION = "1"
+SUITE_VERSION = "2"
 
 # Spark type names as Great Expectations reports them for a Spark DataFrame.
 _GE_SPARK_TYPES: dict[DType, str] = {
@@ -21,9 +31,18 @@ _GE_SPARK_TYPES: dict[DType, str] = {
     "string": "StringType",
     "bool": "BooleanType",
 }
+# Our severities as Great Expectations names them (an error is GE's "critical").
+GE_SEVERITY = {"error": FailureSeverity.CRITICAL, "warning": FailureSeverity.WARNING}
+# A shift tolerance never below this share of the value itself (a constant column has stddev 0).
+_MIN_RELATIVE_SHIFT = 0.01
 
 
-def build_suite(table: SignalTable) -> ExpectationSuite:
+def suite_name(table: SignalTable) -> str:
+    return f"{table.name}.v{SUITE_VERSION}"
+
+
+def schema_expectations(table: SignalTable) -> list[gxe.Expectation]:
+    """What every partition must satisfy whatever came before it (all ``error``)."""
     key = table.entity.join_key
     expectations: list[gxe.Expectation] = [
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
@@ -54,8 +73,75 @@ def build_suite(table: SignalTable) -> ExpectationSuite:
             expectations.append(
                 gxe.ExpectColumnValuesToBeInSet(column=signal.name, value_set=list(signal.allowed_values))
             )
+    return expectations
 
-    suite = ExpectationSuite(name=f"{table.name}.v{SUITE_VERSION}")
+
+def anomaly_expectations(baseline: PartitionProfile, policy: QualityConfig) -> list[gxe.Expectation]:
+    """Row-count band and drift checks whose parameters come from the previous partition."""
+    source = f"previous partition {baseline.partition.isoformat() if baseline.partition else '?'}"
+    expectations: list[gxe.Expectation] = [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=math.floor(baseline.rows * policy.row_count_min_ratio),
+            max_value=math.ceil(baseline.rows * policy.row_count_max_ratio),
+            severity=GE_SEVERITY[policy.row_count_severity],
+            meta={"baseline": source, "baseline_rows": baseline.rows},
+        )
+    ]
+    for name, column in baseline.columns.items():
+        expectations += _drift_expectations(name, column, policy, source)
+    return expectations
+
+
+def _drift_expectations(
+    name: str, column: ColumnProfile, policy: QualityConfig, source: str
+) -> list[gxe.Expectation]:
+    meta = {"baseline": source, **{f"baseline_{k}": v for k, v in column.as_dict().items()}}
+    severity = GE_SEVERITY[policy.drift_severity]
+    non_null = 1.0 - column.null_rate
+    change = policy.drift_max_null_rate_change
+    expectations: list[gxe.Expectation] = [
+        gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+            column=name,
+            min_value=max(0.0, non_null - change),
+            max_value=min(1.0, non_null + change),
+            severity=severity,
+            meta=meta,
+        )
+    ]
+    if column.mean is None or column.p50 is None:
+        return expectations  # the previous partition had no values: nothing to drift from
+    spread = column.stddev or 0.0
+    mean_shift = max(policy.drift_max_shift_stddevs * spread, _MIN_RELATIVE_SHIFT * abs(column.mean), 1e-9)
+    median_shift = max(policy.drift_max_shift_stddevs * spread, _MIN_RELATIVE_SHIFT * abs(column.p50), 1e-9)
+    expectations += [
+        gxe.ExpectColumnMeanToBeBetween(
+            column=name,
+            min_value=column.mean - mean_shift,
+            max_value=column.mean + mean_shift,
+            severity=severity,
+            meta=meta,
+        ),
+        # (GE's quantile expectation returns a numpy bool that its own result store cannot
+        # serialise; the median expectation checks the same thing for p50.)
+        gxe.ExpectColumnMedianToBeBetween(
+            column=name,
+            min_value=column.p50 - median_shift,
+            max_value=column.p50 + median_shift,
+            severity=severity,
+            meta=meta,
+        ),
+    ]
+    return expectations
+
+
+def build_suite(
+    table: SignalTable, baseline: PartitionProfile | None = None, policy: QualityConfig | None = None
+) -> ExpectationSuite:
+    """The suite for one partition of ``table``; with a ``baseline``, anomaly checks too."""
+    expectations = schema_expectations(table)
+    if baseline is not None and baseline.rows > 0:
+        expectations += anomaly_expectations(baseline, policy or QualityConfig())
+    suite = ExpectationSuite(name=suite_name(table))
     for expectation in expectations:
         suite.add_expectation(expectation)
     return suite

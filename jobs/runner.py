@@ -16,10 +16,13 @@ from pathlib import Path
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
+from content_signals.config import PlatformConfig
 from content_signals.definitions import SignalTable
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.layout import DataLayout
 from expectations.gate import GateResult, QualityGate
+from expectations.history import ValidationHistory
+from expectations.profile import baseline_profile, profile
 from jobs import (
     content_audio,
     content_engagement,
@@ -101,6 +104,7 @@ def run_many(
     days: list[date],
     gate: QualityGate,
     progress: Callable[[str], None] = lambda _line: None,
+    history: ValidationHistory | None = None,
 ) -> BatchReport:
     """Run every job for every day, oldest first. A quarantined partition does not stop the rest.
 
@@ -112,7 +116,7 @@ def run_many(
     started, total = time.perf_counter(), len(days) * len(names)
     for index, (day, name) in enumerate(((d, n) for d in sorted(days) for n in names), start=1):
         try:
-            published.append(run_job(spark, layout, name, day, gate))
+            published.append(run_job(spark, layout, name, day, gate, history=history))
             outcome = f"published {published[-1].rows:,} rows"
         except GateFailed as exc:
             quarantined.append(f"{name} {day.isoformat()}: {exc}")
@@ -126,7 +130,7 @@ def run_many(
 
 
 def run_batch(
-    layout: DataLayout,
+    config: PlatformConfig,
     names: list[str],
     days: list[date],
     start_spark: Callable[[], SparkSession],
@@ -135,9 +139,15 @@ def run_batch(
     """Check every input, then start Spark and run everything; raise if any day was quarantined.
 
     Checking first means a missing file fails in a second instead of after Spark has started.
+    Every validation is recorded in the configured history.
     """
+    layout = DataLayout(config.data_dir)
     check_all_inputs(layout, names, days)
-    report = run_many(start_spark(), layout, names, days, QualityGate(), progress)
+    history = open_history(config)
+    try:
+        report = run_many(start_spark(), layout, names, days, quality_gate(config), progress, history)
+    finally:
+        history.close()
     progress(report.summary())
     if report.quarantined:
         raise GateFailed("; ".join(report.quarantined))
@@ -151,8 +161,13 @@ def run_job(
     day: date,
     gate: QualityGate,
     progress: Callable[[str], None] = lambda _line: None,
+    history: ValidationHistory | None = None,
 ) -> JobRun:
-    """Compute ``name`` for ``day``; publish it if it passes the gate, else quarantine and raise."""
+    """Compute ``name`` for ``day``; publish it if it passes the gate, else quarantine and raise.
+
+    The gate compares the partition with the previous published one (row count, drift of key
+    signals); the outcome is recorded in ``history`` either way.
+    """
     job = get_job(name)
     started = time.perf_counter()
     created_at = datetime.now(UTC)
@@ -161,8 +176,11 @@ def run_job(
     try:
         rows = frame.count()
         progress(f"{name} {day.isoformat()}: computed {rows:,} rows ({time.perf_counter() - started:.1f}s)")
-        result = gate.validate(frame, job.table)
+        baseline = baseline_profile(spark, layout, job.table, day)
+        result = gate.validate(frame, job.table, baseline, run_name=f"{name}-{day.isoformat()}-{run_id}")
         progress(f"{name} {day.isoformat()}: {result.summary()} ({time.perf_counter() - started:.1f}s)")
+        if history is not None:
+            history.record(result.to_run(run_id, day, profile(frame, job.table, day)))
         if not result.success:
             quarantined = quarantine_partition(
                 frame, layout, job.table.name, day, run_id, _validation_record(result, run_id, day)
@@ -185,6 +203,19 @@ def _validation_record(result: GateResult, run_id: str, day: date) -> dict[str, 
         "run_id": run_id,
         "suite": result.suite,
         "success": result.success,
+        "outcome": result.outcome,
         "failures": [f.__dict__ for f in result.failures],
+        "warnings": [f.__dict__ for f in result.warnings],
+        "data_docs": result.data_docs,
         "great_expectations": result.report,
     }
+
+
+def quality_gate(config: PlatformConfig) -> QualityGate:
+    """The gate as configured: its policy, and Data Docs under the data directory when enabled."""
+    docs_root = config.resolve("quality/gx") if config.quality.data_docs else None
+    return QualityGate(config.quality, docs_root)
+
+
+def open_history(config: PlatformConfig) -> ValidationHistory:
+    return ValidationHistory(config.quality_history_url)

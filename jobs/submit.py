@@ -17,7 +17,6 @@ from pathlib import Path
 
 from content_signals.config import load_config
 from content_signals.errors import GateFailed, SignalsError
-from content_signals.layout import DataLayout
 
 
 def _dates(args: argparse.Namespace) -> list[date]:
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {"data_dir": str(args.data_dir)} if args.data_dir else {}
         config = load_config(args.config, overrides=overrides)
         run_batch(
-            DataLayout(config.data_dir),
+            config,
             job_names(args.job),
             _dates(args),
             lambda: spark_session(config.spark, master_from_submit=True),

@@ -59,7 +59,9 @@ def spark(platform_config: PlatformConfig):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def gate():  # type: ignore[no-untyped-def]
+def gate(spark):  # type: ignore[no-untyped-def]
+    # After Spark: Great Expectations' Spark data source would otherwise start a session itself,
+    # before prepare_process has pointed Python workers at this virtual environment.
     from expectations.gate import QualityGate
 
     return QualityGate()

@@ -76,5 +76,7 @@ def test_signals_plan_reports_no_changes_for_the_applied_repo(pipeline) -> None:
 
 def test_the_signal_catalogue_matches_the_definitions() -> None:
     script = Path(__file__).resolve().parents[1] / "scripts" / "gen_signal_docs.py"
-    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
