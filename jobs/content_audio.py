@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_AUDIO, SignalTable
 from content_signals.layout import DataLayout
-from jobs.inputs import require
+from jobs.inputs import read_inputs, require
 from jobs.schema import compute_partition
 
 TABLE = CONTENT_AUDIO
@@ -39,7 +39,5 @@ def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
 def build(
     spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
 ) -> DataFrame:
-    paths = input_paths(layout, day)
-    content = spark.read.parquet(*map(str, paths["content"]))
-    audio = spark.read.parquet(*map(str, paths["audio"]))
-    return compute(content, audio, day, created_at, table)
+    frames = read_inputs(spark, input_paths(layout, day))
+    return compute(frames["content"], frames["audio"], day, created_at, table)

@@ -23,8 +23,8 @@ from content_signals.definitions import (
     SignalTable,
 )
 from content_signals.layout import DataLayout
-from jobs.inputs import event_window, require
-from jobs.schema import compute_partition, partition_timestamp, timestamp_literal
+from jobs.inputs import event_window, read_inputs, require
+from jobs.schema import compute_partition, events_in_window, partition_timestamp, timestamp_literal
 
 TABLE = CONTENT_ENGAGEMENT
 LONGEST_WINDOW_DAYS = max(ENGAGEMENT_WINDOWS)
@@ -45,10 +45,14 @@ def base(content: DataFrame, events: DataFrame, day: date) -> DataFrame:
     """
     window_end = partition_timestamp(day)
     durations = content.select("content_id", "duration_ms")
-    in_window = events.where(
-        (F.col("event_timestamp") >= timestamp_literal(window_end - timedelta(days=LONGEST_WINDOW_DAYS)))
-        & (F.col("event_timestamp") < timestamp_literal(window_end))
-    ).join(F.broadcast(durations), "content_id")
+    # Clustering the events by item once lets the per-listener aggregation, the join with the
+    # catalogue and the per-item aggregation all run without another shuffle.
+    in_window = (
+        events_in_window(events, day, LONGEST_WINDOW_DAYS)
+        .select("content_id", "user_id", "event_timestamp", "ms_played", "saved")
+        .join(F.broadcast(durations), "content_id")
+        .repartition("content_id")
+    )
     counts = []
     for days in ENGAGEMENT_WINDOWS:
         inside = F.col("event_timestamp") >= timestamp_literal(window_end - timedelta(days=days))
@@ -85,7 +89,5 @@ def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
 def build(
     spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
 ) -> DataFrame:
-    paths = input_paths(layout, day)
-    content = spark.read.parquet(*map(str, paths["content"]))
-    events = spark.read.parquet(*map(str, paths["events"]))
-    return compute(content, events, day, created_at, table)
+    frames = read_inputs(spark, input_paths(layout, day))
+    return compute(frames["content"], frames["events"], day, created_at, table)

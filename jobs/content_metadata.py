@@ -10,42 +10,38 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_METADATA, SignalTable
 from content_signals.layout import DataLayout
 from jobs.inputs import require
+from jobs.lexicon_counts import with_text_stats
 from jobs.schema import compute_partition
 
 TABLE = CONTENT_METADATA
-# Words are runs of letters, digits and apostrophes, as in the text-safety job.
-_NOT_WORD = r"[^\p{L}\p{N}']+"
-
-
-def words(text: Column) -> Column:
-    """Lower-cased words of a (non-null) text column, as an array of strings."""
-    return F.array_remove(F.split(F.lower(text), _NOT_WORD), "")
 
 
 def base(content: DataFrame, day: date) -> DataFrame:
     """Catalogue rows plus the columns the signal expressions use.
 
     ``title_clean`` and ``description_clean`` (trimmed, '' when missing), ``full_text`` (both
-    joined by a space), ``title_words`` and ``text_words`` (lower-cased words of the title and of
-    both), and ``partition_date``; every catalogue column stays available (``language`` is null
-    for catalogues without one).
+    joined by a space), ``partition_date``, and the word, letter and emoji statistics of
+    :func:`jobs.lexicon_counts.with_text_stats` (``title_word_count``,
+    ``title_distinct_word_count``, ``text_word_count``, ``text_distinct_word_count``,
+    ``title_letter_count``, ``title_upper_count``, ``has_emoji``), counted over Arrow batches
+    because Spark's regular expressions over long descriptions cost several times the job's I/O.
+    Every catalogue column stays available (``language`` is null for catalogues without one).
     """
     if "language" not in content.columns:
         content = content.withColumn("language", F.lit(None).cast("string"))
     title = F.trim(F.coalesce(F.col("title"), F.lit("")))
     description = F.trim(F.coalesce(F.col("description"), F.lit("")))
     return (
-        content.withColumn("title_clean", title)
+        with_text_stats(content)
+        .withColumn("title_clean", title)
         .withColumn("description_clean", description)
         .withColumn("full_text", F.concat_ws(" ", F.col("title_clean"), F.col("description_clean")))
-        .withColumn("title_words", words(F.col("title_clean")))
-        .withColumn("text_words", F.concat(F.col("title_words"), words(F.col("description_clean"))))
         .withColumn("partition_date", F.lit(day.isoformat()).cast("date"))
     )
 

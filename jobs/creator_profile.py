@@ -7,7 +7,7 @@ aggregate those rows per creator.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 
 from content_signals.definitions import CREATOR_PROFILE, SignalTable
 from content_signals.layout import DataLayout
-from jobs.inputs import event_window, require
-from jobs.schema import compute_partition, partition_timestamp, timestamp_literal
+from jobs.inputs import event_window, read_inputs, require
+from jobs.schema import compute_partition, events_in_window
 
 TABLE = CREATOR_PROFILE
 ENGAGEMENT_DAYS = 7
@@ -30,13 +30,9 @@ def base(content: DataFrame, events: DataFrame, day: date) -> DataFrame:
     trimmed; null when nothing is left) and ``plays_7d`` (the item's listening events in the 7
     days ending with ``day``; 0 without any).
     """
-    window_end = partition_timestamp(day)
     partition_date = F.lit(day.isoformat()).cast("date")
     plays = (
-        events.where(
-            (F.col("event_timestamp") >= timestamp_literal(window_end - timedelta(days=ENGAGEMENT_DAYS)))
-            & (F.col("event_timestamp") < timestamp_literal(window_end))
-        )
+        events_in_window(events, day, ENGAGEMENT_DAYS)
         .groupBy("content_id")
         .agg(F.count(F.lit(1)).alias("plays_7d"))
     )
@@ -70,7 +66,5 @@ def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
 def build(
     spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
 ) -> DataFrame:
-    paths = input_paths(layout, day)
-    content = spark.read.parquet(*map(str, paths["content"]))
-    events = spark.read.parquet(*map(str, paths["events"]))
-    return compute(content, events, day, created_at, table)
+    frames = read_inputs(spark, input_paths(layout, day))
+    return compute(frames["content"], frames["events"], day, created_at, table)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+from pyspark.sql import DataFrame, SparkSession
+
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 
@@ -36,6 +38,6 @@ def event_window(layout: DataLayout, day: date, days: int) -> list[Path]:
     return [layout.events_partition(d) for d in present]
 
 
-def window_start(day: date, days: int) -> date:
-    """The first date of the ``days``-day window that ends with ``day``."""
-    return day - timedelta(days=days - 1)
+def read_inputs(spark: SparkSession, paths: dict[str, list[Path]]) -> dict[str, DataFrame]:
+    """Each named input as one DataFrame over all of its paths."""
+    return {name: spark.read.parquet(*map(str, files)) for name, files in paths.items()}

@@ -64,6 +64,17 @@ def timestamp_literal(moment: datetime) -> Column:
     return F.to_timestamp(F.lit(moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")))
 
 
+def events_in_window(events: DataFrame, day: date, days: int) -> DataFrame:
+    """Events of the ``days`` days ending with ``day``: from the start of the first day up to, and
+    excluding, the end of ``day`` (the partition's event timestamp), so nothing later leaks in."""
+    end = partition_timestamp(day)
+    start = end - timedelta(days=days)
+    return events.where(
+        (F.col("event_timestamp") >= timestamp_literal(start))
+        & (F.col("event_timestamp") < timestamp_literal(end))
+    )
+
+
 def as_partition(frame: DataFrame, table: SignalTable, day: date, created_at: datetime) -> DataFrame:
     """Stamp rows with the partition's event and creation timestamps, then :func:`conform` them."""
     stamped = frame.withColumn(ENTITY_TIMESTAMP, timestamp_literal(partition_timestamp(day))).withColumn(

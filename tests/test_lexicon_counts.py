@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from pyspark.sql import types as T
 
-from jobs.lexicon_counts import count_batches, lexicon_counts
+from jobs.lexicon_counts import STATS_FIELDS, count_batches, lexicon_counts, stats_batches, with_text_stats
 
 LEXICON = ["fuck", "shit", "hell", "Damn", "ass", "son of a bitch", "f*ck", "", "μαλάκας"]
 INPUT_SCHEMA = T.StructType(
@@ -183,4 +183,153 @@ def test_every_code_point_splits_and_lowers_like_python(template: str) -> None:
         expected = reference(texts[i], None, terms)[:2]
         if (words[i], hits[i]) != expected:
             mismatches.append((hex(ord(ch)), words[i], hits[i], expected))
+    assert mismatches == []
+
+
+# with_text_stats ---------------------------------------------------------------------------------
+
+STATS_COLUMNS = [name for name, _ in STATS_FIELDS]
+_EMOJI = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF))
+
+
+def stats_reference(title: str | None, description: str | None) -> tuple[int, int, int, int, int, int, bool]:
+    """:func:`with_text_stats` columns straight from Python (null counts as empty)."""
+    title = (title or "").strip()
+    description = description or ""
+    title_words = _WORD.findall(title.lower())
+    text_words = title_words + _WORD.findall(description.lower())
+    return (
+        len(title_words),
+        len(set(title_words)),
+        len(text_words),
+        len(set(text_words)),
+        sum(ch.isalpha() for ch in title),
+        sum(ch.isupper() for ch in title),
+        any(first <= ord(ch) <= last for ch in title + description for first, last in _EMOJI),
+    )
+
+
+# (content_id, title, description, the seven columns), by hand.
+STATS_CASES = [
+    ("nulls", None, None, (0, 0, 0, 0, 0, 0, False)),
+    ("empty", "", "", (0, 0, 0, 0, 0, 0, False)),
+    ("blank", "  ", " \t ", (0, 0, 0, 0, 0, 0, False)),
+    ("case repeats", "Hello hello", "HELLO world", (2, 1, 4, 2, 10, 1, False)),
+    ("description only", None, "a b A", (0, 0, 3, 2, 0, 0, False)),
+    ("apostrophes", " Don't don't ", "'n' DON'T it's", (2, 1, 5, 3, 8, 1, False)),
+    ("punctuation splits", "f*ck_it", "f-ck, it.IT", (3, 3, 7, 3, 5, 0, False)),
+    ("greek capitals", "ΚΑΛΟΣ", "καλος", (1, 1, 2, 1, 5, 5, False)),  # Python lowers the Σ to ς
+    ("unicode letters", "ÉCOLE école", "École", (2, 1, 3, 1, 10, 5, False)),
+    ("digits", "R2D2 r2d2 42", "x² ½", (3, 2, 5, 4, 4, 2, False)),
+    ("emoji fire", "\N{FIRE} Hot", None, (1, 1, 1, 1, 3, 1, True)),
+    ("emoji umbrella", "Rain", "wet \u2614", (1, 1, 2, 2, 4, 1, True)),
+    ("no emoji", "Ωμέγα \u25ff", "\u2122 \u2b50 \U0001fb00", (1, 1, 1, 1, 5, 1, False)),  # outside ranges
+]
+
+
+def _stats(spark, rows: list[tuple[str, str | None, str | None]]):  # type: ignore[no-untyped-def]
+    frame = with_text_stats(spark.createDataFrame(rows, INPUT_SCHEMA))
+    return frame, {r.content_id: tuple(r)[3:] for r in frame.collect()}
+
+
+def test_text_stats_hand_written_rows(spark) -> None:  # type: ignore[no-untyped-def]
+    frame, got = _stats(spark, [case[:3] for case in STATS_CASES])
+    assert got == {case[0]: case[3] for case in STATS_CASES}
+    assert frame.columns == ["content_id", "title", "description", *STATS_COLUMNS]
+    assert [f.dataType for f in frame.schema.fields[3:]] == [T.LongType()] * 6 + [T.BooleanType()]
+    passed = {r.content_id: (r.title, r.description) for r in frame.collect()}
+    assert passed == {case[0]: case[1:3] for case in STATS_CASES}
+
+
+def test_text_stats_hand_written_expectations_agree_with_the_python_reference() -> None:
+    for content_id, title, description, expected in STATS_CASES:
+        assert stats_reference(title, description) == expected, content_id
+
+
+def test_text_stats_fold_the_final_sigma(spark) -> None:  # type: ignore[no-untyped-def]
+    """The documented difference: small sigma and final sigma are one letter; not for Python."""
+    _, got = _stats(spark, [("s", "\u03a3 \u03c2", None)])
+    assert got == {"s": (2, 1, 2, 1, 2, 1, False)}
+    assert stats_reference("\u03a3 \u03c2", None) == (2, 2, 2, 2, 2, 1, False)
+
+
+def test_text_stats_pass_other_columns_through(spark) -> None:  # type: ignore[no-untyped-def]
+    frame = spark.createDataFrame(
+        [("a", 3, "Hi hi", None, [1.5])],
+        "content_id string, n int, title string, description string, xs array<double>",
+    )
+    out = with_text_stats(frame)
+    assert out.schema.fields[:5] == frame.schema.fields
+    assert tuple(out.collect()[0]) == ("a", 3, "Hi hi", None, [1.5], 2, 1, 2, 1, 4, 1, False)
+
+
+# Without the sigmas, whose one difference from Python the docstring of with_text_stats describes.
+_STATS_TOKENS = [
+    *(t for t in _TOKENS if t not in {"\u03a3", "\u03c2"}),
+    "Hello",
+    "HELLO",
+    "École",
+    "ÉCOLE",
+    "\N{FIRE}",
+    "\u2614",
+    "\u27bf",
+    "\u27c0",
+    "\u25ff",
+]
+
+
+def _random_stats_text(rng: random.Random) -> str | None:
+    if rng.random() < 0.08:
+        return None
+    parts = []
+    for _ in range(rng.randint(0, 12)):
+        parts.append(rng.choice(_STATS_TOKENS))
+        parts.append(rng.choice(_SEPARATORS))
+    return "".join(parts)
+
+
+def test_text_stats_match_python_reference_on_pseudo_random_text(spark) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(20260102)
+    rows = [(f"r{i}", _random_stats_text(rng), _random_stats_text(rng)) for i in range(400)]
+    _, got = _stats(spark, rows)
+    expected = {cid: stats_reference(title, body) for cid, title, body in rows}
+    assert 50 < sum(e[6] for e in expected.values()) < 350  # both emoji and no-emoji rows
+    assert sum(e[2] - e[3] for e in expected.values()) > 100  # and repeated words
+    assert got == expected
+
+
+def test_text_stats_batches_sliced_and_large_strings_match_the_reference() -> None:
+    rng = random.Random(11)
+    rows = [(f"r{i}", _random_stats_text(rng), _random_stats_text(rng)) for i in range(600)]
+    table = pa.table(
+        {
+            "content_id": [r[0] for r in rows],
+            "title": pa.array([r[1] for r in rows], type=pa.large_string()),
+            "description": [r[2] for r in rows],
+        }
+    )
+    batches = [b.slice(3, b.num_rows - 5) for b in table.to_batches(max_chunksize=97)]
+    batches.append(
+        table.slice(0, 0).to_batches()[0] if table.slice(0, 0).to_batches() else batches[0].slice(0, 0)
+    )
+    out = pa.Table.from_batches(list(stats_batches(batches)))
+    assert out.column_names == ["content_id", "title", "description", *STATS_COLUMNS]
+    kept = [cid for b in batches for cid in b.column("content_id").to_pylist()]
+    assert out.column("content_id").to_pylist() == kept
+    by_id = {r[0]: r for r in rows}
+    got = list(zip(*(out.column(c).to_pylist() for c in STATS_COLUMNS), strict=True))
+    assert got == [stats_reference(by_id[cid][1], by_id[cid][2]) for cid in kept]
+
+
+def test_text_stats_letters_and_upper_over_every_code_point() -> None:
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    batch = pa.record_batch(
+        [pa.array(["x"] * len(chars)), pa.array(chars), pa.array([None] * len(chars), pa.string())],
+        names=["content_id", "title", "description"],
+    )
+    out = next(stats_batches([batch]))
+    got = zip(*(out.column(c).to_pylist() for c in STATS_COLUMNS[4:]), strict=True)
+    mismatches = [
+        (hex(ord(ch)), g) for ch, g in zip(chars, got, strict=True) if g != stats_reference(ch, None)[4:]
+    ]
     assert mismatches == []

@@ -13,14 +13,14 @@ from expectations.suites import build_suite
 from feature_repo.plan import plan
 from jobs.runner import get_job
 
-TITLE_WORDS = Signal(
-    "title_word_count",
+DESCRIPTION_WORDS = Signal(
+    "description_word_count",
     "int64",
-    "Words in the title (runs of letters, digits and apostrophes).",
-    sql="size(title_words)",
+    "Words in the description (runs of letters, digits and apostrophes).",
+    sql="text_word_count - title_word_count",
     unit="words",
     min_value=0,
-    max_value=200,
+    max_value=1_000_000,
 )
 
 
@@ -31,22 +31,25 @@ def test_every_signal_is_defined_once_with_its_computation() -> None:
 
 
 def test_a_new_signal_definition_reaches_the_job_the_suite_and_the_feast_plan(pipeline, spark, gate) -> None:  # type: ignore[no-untyped-def]
-    extended = CONTENT_METADATA.with_signals(TITLE_WORDS)
+    extended = CONTENT_METADATA.with_signals(DESCRIPTION_WORDS)
 
     job = get_job(CONTENT_METADATA.name)
     frame = job.build(spark, pipeline.layout, pipeline.feature_day, datetime.now(UTC), extended)
-    assert frame.columns[-1] == "title_word_count"
-    rows = frame.select("content_id", "title_word_count").collect()
+    assert frame.columns[-1] == "description_word_count"
+    rows = frame.select("content_id", "description_word_count").collect()
     content = {
-        r["content_id"]: r["title"] for r in spark.read.parquet(str(pipeline.layout.content_path)).collect()
+        r["content_id"]: r["description"]
+        for r in spark.read.parquet(str(pipeline.layout.content_path)).collect()
     }
     for row in rows:
-        title = content[row["content_id"]] or ""
-        assert row["title_word_count"] == len(re.findall(r"(?:[^\W_]|')+", title)), title
+        description = content[row["content_id"]] or ""
+        assert row["description_word_count"] == len(re.findall(r"(?:[^\W_]|')+", description)), description
 
     suite = build_suite(extended)
     checked = {
-        e.expectation_type for e in suite.expectations if getattr(e, "column", None) == "title_word_count"
+        e.expectation_type
+        for e in suite.expectations
+        if getattr(e, "column", None) == "description_word_count"
     }
     assert checked == {
         "expect_column_values_to_be_of_type",
@@ -58,9 +61,9 @@ def test_a_new_signal_definition_reaches_the_job_the_suite_and_the_feast_plan(pi
     changes = plan(pipeline.config, {**SIGNAL_TABLES, extended.name: extended})
     assert changes == [
         "update feature view content_metadata",
-        "    + feature title_word_count",
+        "    + feature description_word_count",
         "update feature service ranking_v1",
-        "    + content_metadata.title_word_count",
+        "    + content_metadata.description_word_count",
     ]
 
 
