@@ -117,7 +117,10 @@ def run_many(
     for index, (day, name) in enumerate(((d, n) for d in sorted(days) for n in names), start=1):
         try:
             published.append(run_job(spark, layout, name, day, gate, history=history))
+            warnings = published[-1].gate.warnings
             outcome = f"published {published[-1].rows:,} rows"
+            if warnings:
+                outcome += f" with {len(warnings)} warnings: " + "; ".join(w.describe() for w in warnings)
         except GateFailed as exc:
             quarantined.append(f"{name} {day.isoformat()}: {exc}")
             outcome = "QUARANTINED"
