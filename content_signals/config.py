@@ -33,7 +33,7 @@ class SparkConfig(_Strict):
     master: str = "local[*]"
     app_name: str = "content-signals"
     driver_memory: str = "2g"
-    shuffle_partitions: int = Field(default=4, ge=1)
+    shuffle_partitions: int = Field(default=16, ge=1)
     # Extra Spark settings, applied last (they win over the ones above).
     conf: dict[str, str] = Field(default_factory=dict)
 

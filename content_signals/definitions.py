@@ -208,8 +208,7 @@ CONTENT_METADATA = SignalTable(
             "bool",
             "Title or description contains a web address (http://, https:// or www.).",
             # Substring tests: several times cheaper than a regular expression over long descriptions.
-            sql="""contains(lower(full_text), 'http://') OR contains(lower(full_text), 'https://')
-                OR contains(lower(full_text), 'www.')""",
+            sql="has_url",
         ),
         Signal(
             "has_emoji",

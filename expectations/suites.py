@@ -20,6 +20,7 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 
 from content_signals.config import QualityConfig
 from content_signals.definitions import CREATED_TIMESTAMP, ENTITY_TIMESTAMP, DType, SignalTable
+from expectations.approx_median import ExpectColumnApproxMedianToBeBetween
 from expectations.profile import ColumnProfile, PartitionProfile
 
 SUITE_VERSION = "2"
@@ -49,6 +50,8 @@ def schema_expectations(table: SignalTable) -> list[gxe.Expectation]:
         gxe.ExpectTableColumnsToMatchSet(
             column_set=[*table.key_columns, *table.signal_names], exact_match=True
         ),
+        # (A distinct-count proportion instead would join the suite's one aggregate scan, but a
+        # distinct aggregate turns that scan into an expand-and-shuffle: 339 s against 2.4 s.)
         gxe.ExpectColumnValuesToBeUnique(column=key),
     ]
     for column in (key, ENTITY_TIMESTAMP, CREATED_TIMESTAMP):
@@ -121,9 +124,8 @@ def _drift_expectations(
             severity=severity,
             meta=meta,
         ),
-        # (GE's quantile expectation returns a numpy bool that its own result store cannot
-        # serialise; the median expectation checks the same thing for p50.)
-        gxe.ExpectColumnMedianToBeBetween(
+        # Approximate, in the same scan as the other aggregates (see expectations.approx_median).
+        ExpectColumnApproxMedianToBeBetween(
             column=name,
             min_value=column.p50 - median_shift,
             max_value=column.p50 + median_shift,
@@ -141,7 +143,5 @@ def build_suite(
     expectations = schema_expectations(table)
     if baseline is not None and baseline.rows > 0:
         expectations += anomaly_expectations(baseline, policy or QualityConfig())
-    suite = ExpectationSuite(name=suite_name(table))
-    for expectation in expectations:
-        suite.add_expectation(expectation)
-    return suite
+    # All at once: adding them one by one re-serialises the stored suite of the same name each time.
+    return ExpectationSuite(name=suite_name(table), expectations=expectations)

@@ -301,7 +301,10 @@ STATS_FIELDS = (
     ("title_letter_count", "long"),
     ("title_upper_count", "long"),
     ("has_emoji", "boolean"),
+    ("has_url", "boolean"),
 )
+# A web address as the has_url signal defines it; ASCII only, so case folding cannot differ from Spark's.
+_URL_PATTERN = r"https?://|www\."
 _EMOJI_RANGES = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF))
 _LETTER, _UPPER = 1, 2
 
@@ -346,6 +349,12 @@ def _emoji_rows(found_words: _Words | None, rows: int) -> np.ndarray:
     if at.size:
         has[np.searchsorted(found_words.bounds, at, side="right") - 1] = True
     return has if found_words.valid is None else has & found_words.valid
+
+
+def _url_rows(texts: pa.Array) -> np.ndarray:
+    """Rows whose text contains ``http://``, ``https://`` or ``www.`` in any case (null: False)."""
+    found = pc.match_substring_regex(texts, _URL_PATTERN, ignore_case=True)
+    return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 def _word_rows(found_words: _Words) -> np.ndarray:
@@ -402,6 +411,7 @@ def _stats_batch(
         _, text_distinct = _distinct_per_row(np.concatenate(keys), vocabulary, rows)
 
     emoji = _emoji_rows(title, rows) | _emoji_rows(body, rows)
+    url = _url_rows(batch.column("title")) | _url_rows(batch.column("description"))
     new = [
         title_words,
         title_distinct,
@@ -411,7 +421,12 @@ def _stats_batch(
         upper,
     ]
     return pa.RecordBatch.from_arrays(
-        [*batch.columns, *(pa.array(v, type=pa.int64()) for v in new), pa.array(emoji, type=pa.bool_())],
+        [
+            *batch.columns,
+            *(pa.array(v, type=pa.int64()) for v in new),
+            pa.array(emoji, type=pa.bool_()),
+            pa.array(url, type=pa.bool_()),
+        ],
         names=names,
     )
 
@@ -446,7 +461,9 @@ def with_text_stats(content: DataFrame) -> DataFrame:
     - ``title_letter_count`` long, ``title_upper_count`` long: code points of the title that are
       letters (Python ``str.isalpha``) / upper case (``str.isupper`` of that one code point);
     - ``has_emoji`` boolean: title or description holds a code point in U+1F000..U+1FAFF or
-      U+2600..U+27BF.
+      U+2600..U+27BF;
+    - ``has_url`` boolean: title or description contains ``http://``, ``https://`` or ``www.``, in
+      any case (one pyarrow RE2 match per column, instead of Spark lower-casing whole descriptions).
 
     A null title or description counts as empty; trimming changes none of these counts. Words are
     those of :func:`lexicon_counts` (Python's ``(?:[^\\W_]|')+`` on the lower-cased text), compared

@@ -192,7 +192,9 @@ STATS_COLUMNS = [name for name, _ in STATS_FIELDS]
 _EMOJI = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF))
 
 
-def stats_reference(title: str | None, description: str | None) -> tuple[int, int, int, int, int, int, bool]:
+def stats_reference(
+    title: str | None, description: str | None
+) -> tuple[int, int, int, int, int, int, bool, bool]:
     """:func:`with_text_stats` columns straight from Python (null counts as empty)."""
     title = (title or "").strip()
     description = description or ""
@@ -206,24 +208,29 @@ def stats_reference(title: str | None, description: str | None) -> tuple[int, in
         sum(ch.isalpha() for ch in title),
         sum(ch.isupper() for ch in title),
         any(first <= ord(ch) <= last for ch in title + description for first, last in _EMOJI),
+        any(mark in f"{title} {description}".lower() for mark in ("http://", "https://", "www.")),
     )
 
 
-# (content_id, title, description, the seven columns), by hand.
+# (content_id, title, description, the eight columns), by hand.
 STATS_CASES = [
-    ("nulls", None, None, (0, 0, 0, 0, 0, 0, False)),
-    ("empty", "", "", (0, 0, 0, 0, 0, 0, False)),
-    ("blank", "  ", " \t ", (0, 0, 0, 0, 0, 0, False)),
-    ("case repeats", "Hello hello", "HELLO world", (2, 1, 4, 2, 10, 1, False)),
-    ("description only", None, "a b A", (0, 0, 3, 2, 0, 0, False)),
-    ("apostrophes", " Don't don't ", "'n' DON'T it's", (2, 1, 5, 3, 8, 1, False)),
-    ("punctuation splits", "f*ck_it", "f-ck, it.IT", (3, 3, 7, 3, 5, 0, False)),
-    ("greek capitals", "ΚΑΛΟΣ", "καλος", (1, 1, 2, 1, 5, 5, False)),  # Python lowers the Σ to ς
-    ("unicode letters", "ÉCOLE école", "École", (2, 1, 3, 1, 10, 5, False)),
-    ("digits", "R2D2 r2d2 42", "x² ½", (3, 2, 5, 4, 4, 2, False)),
-    ("emoji fire", "\N{FIRE} Hot", None, (1, 1, 1, 1, 3, 1, True)),
-    ("emoji umbrella", "Rain", "wet \u2614", (1, 1, 2, 2, 4, 1, True)),
-    ("no emoji", "Ωμέγα \u25ff", "\u2122 \u2b50 \U0001fb00", (1, 1, 1, 1, 5, 1, False)),  # outside ranges
+    ("nulls", None, None, (0, 0, 0, 0, 0, 0, False, False)),
+    ("empty", "", "", (0, 0, 0, 0, 0, 0, False, False)),
+    ("blank", "  ", " \t ", (0, 0, 0, 0, 0, 0, False, False)),
+    ("case repeats", "Hello hello", "HELLO world", (2, 1, 4, 2, 10, 1, False, False)),
+    ("description only", None, "a b A", (0, 0, 3, 2, 0, 0, False, False)),
+    ("apostrophes", " Don't don't ", "'n' DON'T it's", (2, 1, 5, 3, 8, 1, False, False)),
+    ("punctuation splits", "f*ck_it", "f-ck, it.IT", (3, 3, 7, 3, 5, 0, False, False)),
+    ("greek capitals", "ΚΑΛΟΣ", "καλος", (1, 1, 2, 1, 5, 5, False, False)),  # Python lowers the Σ to ς
+    ("unicode letters", "ÉCOLE école", "École", (2, 1, 3, 1, 10, 5, False, False)),
+    ("digits", "R2D2 r2d2 42", "x² ½", (3, 2, 5, 4, 4, 2, False, False)),
+    ("emoji fire", "\N{FIRE} Hot", None, (1, 1, 1, 1, 3, 1, True, False)),
+    ("emoji umbrella", "Rain", "wet \u2614", (1, 1, 2, 2, 4, 1, True, False)),
+    ("url any case", "Visit HTTPS://x.io", None, (4, 4, 4, 4, 13, 6, False, True)),
+    ("www in description", "Mix", "see WwW.example.com", (1, 1, 5, 5, 3, 1, False, True)),
+    ("not quite a url", "http:/ www", "https:x wwwdot", (2, 2, 5, 5, 7, 0, False, False)),
+    # code points just outside the emoji ranges
+    ("no emoji", "Ωμέγα \u25ff", "\u2122 \u2b50 \U0001fb00", (1, 1, 1, 1, 5, 1, False, False)),
 ]
 
 
@@ -236,7 +243,7 @@ def test_text_stats_hand_written_rows(spark) -> None:  # type: ignore[no-untyped
     frame, got = _stats(spark, [case[:3] for case in STATS_CASES])
     assert got == {case[0]: case[3] for case in STATS_CASES}
     assert frame.columns == ["content_id", "title", "description", *STATS_COLUMNS]
-    assert [f.dataType for f in frame.schema.fields[3:]] == [T.LongType()] * 6 + [T.BooleanType()]
+    assert [f.dataType for f in frame.schema.fields[3:]] == [T.LongType()] * 6 + [T.BooleanType()] * 2
     passed = {r.content_id: (r.title, r.description) for r in frame.collect()}
     assert passed == {case[0]: case[1:3] for case in STATS_CASES}
 
@@ -249,8 +256,8 @@ def test_text_stats_hand_written_expectations_agree_with_the_python_reference() 
 def test_text_stats_fold_the_final_sigma(spark) -> None:  # type: ignore[no-untyped-def]
     """The documented difference: small sigma and final sigma are one letter; not for Python."""
     _, got = _stats(spark, [("s", "\u03a3 \u03c2", None)])
-    assert got == {"s": (2, 1, 2, 1, 2, 1, False)}
-    assert stats_reference("\u03a3 \u03c2", None) == (2, 2, 2, 2, 2, 1, False)
+    assert got == {"s": (2, 1, 2, 1, 2, 1, False, False)}
+    assert stats_reference("\u03a3 \u03c2", None) == (2, 2, 2, 2, 2, 1, False, False)
 
 
 def test_text_stats_pass_other_columns_through(spark) -> None:  # type: ignore[no-untyped-def]
@@ -260,7 +267,7 @@ def test_text_stats_pass_other_columns_through(spark) -> None:  # type: ignore[n
     )
     out = with_text_stats(frame)
     assert out.schema.fields[:5] == frame.schema.fields
-    assert tuple(out.collect()[0]) == ("a", 3, "Hi hi", None, [1.5], 2, 1, 2, 1, 4, 1, False)
+    assert tuple(out.collect()[0]) == ("a", 3, "Hi hi", None, [1.5], 2, 1, 2, 1, 4, 1, False, False)
 
 
 # Without the sigmas, whose one difference from Python the docstring of with_text_stats describes.

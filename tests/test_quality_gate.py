@@ -53,7 +53,7 @@ def test_a_good_batch_passes_against_its_history(gate, published, baseline) -> N
     # Schema and value checks from the definitions, plus the row-count band and drift checks.
     kinds = {o.expectation for o in result.outcomes}
     assert {"expect_table_row_count_to_be_between", "expect_column_mean_to_be_between",
-            "expect_column_median_to_be_between",
+            "expect_column_approx_median_to_be_between",
             "expect_column_proportion_of_non_null_values_to_be_between"} <= kinds  # fmt: skip
 
 
@@ -99,7 +99,7 @@ def test_drift_is_a_warning_that_still_publishes(gate, published, baseline) -> N
     assert result.success and result.outcome == "warned"
     warned = {(w.expectation, w.column) for w in result.warnings}
     assert ("expect_column_mean_to_be_between", "description_length") in warned
-    assert ("expect_column_median_to_be_between", "description_length") in warned
+    assert ("expect_column_approx_median_to_be_between", "description_length") in warned
     assert all(w.severity == "warning" for w in result.warnings)
 
 
