@@ -73,9 +73,10 @@ def main() -> None:
         for name, job in JOBS.items():
             inputs = job.check_inputs(layout, day)
             input_rows = sum(spark.read.parquet(*map(str, paths)).count() for paths in inputs.values())
-            # Interleaved, best of two each: neither side gets the warm caches and JIT alone.
+            # Interleaved, best of three each: neither side gets the warm caches and JIT alone, and
+            # one slow run (the page cache, a GC pause) does not decide the figure.
             floor_runs, job_runs = [], []
-            for _ in range(2):
+            for _ in range(3):
                 floor_runs.append(_io_floor(spark, inputs, root / "floor"))
                 job_runs.append(_job(spark, layout, job, day, root / "job"))
             floor_seconds, job_seconds = min(floor_runs), min(job_runs)
