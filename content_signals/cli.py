@@ -209,12 +209,41 @@ def publish(ctx: typer.Context, day: DateOption = None) -> None:
     from content_signals.definitions import SIGNAL_TABLES
     from content_signals.publishing import check_publishable
     from content_signals.publishing import publish as publish_partitions
-    from content_signals.spark import spark_session
 
     config = config_of(ctx)
     partition = parse_date(day)
     check_publishable(DataLayout(config.data_dir), partition, list(SIGNAL_TABLES))
-    publish_partitions(config, spark_session(config.spark), partition, progress=say)
+    publish_partitions(config, partition, progress=say)
+
+
+@app.command("training-set")
+def training_set(
+    ctx: typer.Context,
+    entities: Annotated[
+        Path, typer.Option(help="Entity rows: CSV or Parquet with join keys and event_timestamp.")
+    ],
+    feature_service: Annotated[str, typer.Option(help="Feature service to retrieve, e.g. ranking_v1.")],
+    out: Annotated[Path, typer.Option(help="Where to write the training set (a Parquet folder).")],
+    labels: Annotated[
+        Path | None, typer.Option(help="Timestamped labels (CSV or Parquet), joined point in time.")
+    ] = None,
+    label_ttl_days: Annotated[
+        float | None, typer.Option(help="Ignore labels older than this at the entity row's time.")
+    ] = None,
+) -> None:
+    """Point-in-time training set: every entity row, each feature as it was known at the row's time."""
+    from content_signals.spark import spark_session
+    from content_signals.training_sets import write_training_set
+
+    config = config_of(ctx)
+    if out.exists():
+        raise SignalsError(f"{out} already exists: choose another --out or remove it")
+    ttl = timedelta(days=label_ttl_days) if label_ttl_days is not None else None
+    summary = write_training_set(
+        config, spark_session(config.spark), entities, feature_service, out, labels, ttl, progress=say
+    )
+    worst = sorted(summary.null_share.items(), key=lambda item: -item[1])[:3]
+    say("most often missing: " + ", ".join(f"{name} {share:.0%}" for name, share in worst))
 
 
 @train_app.command("quality")

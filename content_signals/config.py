@@ -46,10 +46,32 @@ class OnlineStoreConfig(_Strict):
     connection_string: str = "127.0.0.1:6379"
 
 
+class RegistryConfig(_Strict):
+    """Where Feast keeps its metadata: a file (embedded default) or a SQL database (production)."""
+
+    type: Literal["file", "sql"] = "file"
+    # file: the registry file, relative to the data directory unless absolute.
+    path: str = "registry.db"
+    # sql: a SQLAlchemy URL, e.g. postgresql+psycopg2://postgres@127.0.0.1:5432/test.
+    url: str | None = None
+    # How long readers (serving, training) may use their cached copy before re-reading it.
+    cache_ttl_seconds: int = Field(default=60, ge=0)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _sql_needs_url(self) -> RegistryConfig:
+        if self.type == "sql" and not self.url:
+            raise ValueError("a sql registry needs url (a SQLAlchemy URL such as postgresql+psycopg2://...)")
+        return self
+
+
 class FeastConfig(_Strict):
     project: str = "content_signals"
-    # Registry file, relative to the data directory unless absolute.
-    registry_path: str = "registry.db"
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
     online_store: OnlineStoreConfig = Field(default_factory=OnlineStoreConfig)
     # Rows written to the online store per batch during materialization (bounds peak memory).
     online_write_batch_size: int = Field(default=10_000, ge=1)

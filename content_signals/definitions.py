@@ -13,7 +13,7 @@ base by the entity key and evaluates each expression as an aggregate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -62,6 +62,9 @@ class Signal:
     nullable: bool = False
     # A key signal: the gate compares its mean, median and null rate with the previous partition.
     drift: bool = False
+    # The value is the key of another entity (a content item's creator): training sets and online
+    # reads use it to find that entity's features for rows that carry only this table's key.
+    references: Entity | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class SignalTable:
     # How long a value stays usable after its event timestamp. Longer than a day, so that when a
     # partition is quarantined the previous day's values keep serving.
     ttl: timedelta = field(default=timedelta(days=3))
+    # Why this TTL: shown in the signal catalogue, so consumers know how stale a value may be.
+    ttl_reason: str = ""
 
     @property
     def key_columns(self) -> tuple[str, ...]:
@@ -97,9 +102,7 @@ class SignalTable:
 
     def with_signals(self, *extra: Signal) -> SignalTable:
         """This table with more signals appended (how a new signal is tried before it is added)."""
-        return SignalTable(
-            self.name, self.entity, self.description, (*self.signals, *extra), self.grain, self.ttl
-        )
+        return replace(self, signals=(*self.signals, *extra))
 
 
 # --- content_metadata -------------------------------------------------------------------------
@@ -114,6 +117,10 @@ CONTENT_METADATA = SignalTable(
     entity=CONTENT,
     description="What each catalogue item is and how well it is described, as of the partition date.",
     ttl=timedelta(days=7),
+    ttl_reason=(
+        "Descriptions change rarely; a week keeps metadata serving through a long outage of the catalogue"
+        " feed, while a retired item drops out within a week."
+    ),
     signals=(
         Signal(
             "title_length",
@@ -233,6 +240,15 @@ CONTENT_METADATA = SignalTable(
             min_value=0.0,
             max_value=1.0,
         ),
+        Signal(
+            "item_creator_id",
+            "string",
+            "The item's (first) creator: the key under which its creator's signals are found; "
+            "null when the catalogue names none.",
+            sql="nullif(trim(creator_id), '')",
+            nullable=True,
+            references=CREATOR,
+        ),
     ),
 )
 
@@ -310,6 +326,11 @@ CONTENT_ENGAGEMENT = SignalTable(
         "Only events before the end of the partition date count."
     ),
     grain="aggregate",
+    ttl=timedelta(days=3),
+    ttl_reason=(
+        "Engagement moves daily and ranking must not act on a stale picture: three days covers two "
+        "quarantined or late partitions, and no more."
+    ),
     signals=tuple(s for days in ENGAGEMENT_WINDOWS for s in _engagement_signals(days)),
 )
 
@@ -325,6 +346,9 @@ CREATOR_PROFILE = SignalTable(
     ),
     grain="aggregate",
     ttl=timedelta(days=7),
+    ttl_reason=(
+        "A creator's profile moves slowly; a week keeps creator context available through feed outages."
+    ),
     signals=(
         Signal(
             "catalogue_size",
@@ -395,6 +419,11 @@ TEXT_SAFETY_LEXICON = SignalTable(
         "A transparent text-safety baseline: offensive-lexicon terms in the title and description "
         "(content_signals/lexicons/offensive_en.txt). Model-based scores build on it later."
     ),
+    ttl=timedelta(days=3),
+    ttl_reason=(
+        "Safety signals must follow edits to titles and descriptions quickly: three days covers two "
+        "missed partitions."
+    ),
     signals=(
         Signal(
             "text_word_count",
@@ -445,6 +474,10 @@ CONTENT_AUDIO = SignalTable(
     entity=CONTENT,
     description="Audio signals of tracks, from the catalogue's audio descriptors (tracks only).",
     ttl=timedelta(days=7),
+    ttl_reason=(
+        "Audio features change only when the audio is re-analysed; a week tolerates a long gap in the "
+        "analysis feed."
+    ),
     signals=(
         Signal(
             "loudness_normalised",
@@ -506,3 +539,18 @@ SIGNAL_TABLES: dict[str, SignalTable] = {
     table.name: table
     for table in (CONTENT_METADATA, CONTENT_ENGAGEMENT, CONTENT_AUDIO, CREATOR_PROFILE, TEXT_SAFETY_LEXICON)
 }
+
+
+def key_lookup(join_key: str, known_keys: tuple[str, ...]) -> tuple[SignalTable, Signal]:
+    """Where to find ``join_key`` for rows that carry only ``known_keys``.
+
+    A creator's features for a content item are found through the item's ``item_creator_id``
+    signal: the same lookup serves training sets (point in time) and online reads.
+    """
+    for table in SIGNAL_TABLES.values():
+        if table.entity.join_key not in known_keys:
+            continue
+        for signal in table.signals:
+            if signal.references is not None and signal.references.join_key == join_key:
+                return table, signal
+    raise KeyError(f"no signal of a table keyed by {', '.join(known_keys)} refers to {join_key!r}")

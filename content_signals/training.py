@@ -1,8 +1,9 @@
 """Train the ``quality`` model: will an item be played more than the median item next week?
 
-Features come from Feast's point-in-time retrieval of the ``ranking_v1`` service as of the end of
-the training date; the label is computed from listening events strictly after that moment (the
-following 7 days), so no feature can contain information about the label.
+Features come from a point-in-time training set (:mod:`content_signals.training_sets`) of the
+``ranking_v1`` service, as the Feast registry holds it, as of the end of the training date; the
+label is computed from listening events strictly after that moment (the following 7 days), so no
+feature can contain information about the label.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from content_signals.definitions import ENTITY_TIMESTAMP, SIGNAL_TABLES
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.models import ModelCard, QualityNet, next_version, save_model
+from content_signals.training_sets import build_training_set, feature_service_views
 from jobs.schema import partition_timestamp
 
 MODEL_NAME = "quality"
 FEATURE_SERVICE = "ranking_v1"
 # The tables behind FEATURE_SERVICE: each needs a validated partition for the training date.
-FEATURE_TABLES = ("content_engagement", "content_metadata", "content_audio")
+FEATURE_TABLES = ("content_engagement", "content_metadata", "content_audio", "creator_profile")
 LABEL_DAYS = 7
 HIDDEN_UNITS = [32, 16]
 TARGET = "1 when the item's plays in the 7 days after the feature timestamp exceed the median item's, else 0"
@@ -103,8 +105,6 @@ def train_quality(
     epochs: int = 300,
     seed: int = 0,
 ) -> TrainingResult:
-    from feature_repo.repo import feature_store
-
     layout = DataLayout(config.data_dir)
     check_trainable(layout, day)
     labels = future_plays(spark, layout, day)
@@ -112,16 +112,15 @@ def train_quality(
     entity_df = pd.DataFrame(
         {"content_id": labels["content_id"], ENTITY_TIMESTAMP: pd.Timestamp(feature_time)}
     )
-    store = feature_store(config)
-    service = store.get_feature_service(FEATURE_SERVICE)
-    features = numeric_features(
-        [(p.name, [f.name for f in p.features]) for p in service.feature_view_projections]
-    )
+    views = feature_service_views(config, FEATURE_SERVICE)
+    features = numeric_features([(v.table.name, list(v.features)) for v in views])
     progress(
         f"training set: {len(entity_df):,} items as of {feature_time.isoformat()}, "
         f"{len(features)} features from {FEATURE_SERVICE}"
     )
-    frame = store.get_historical_features(entity_df=entity_df, features=service).to_df()
+    frame: pd.DataFrame = build_training_set(
+        spark, layout, spark.createDataFrame(entity_df), views, progress=progress
+    ).toPandas()
     if len(frame) != len(entity_df):
         raise SignalsError(f"training set has {len(frame)} rows for {len(entity_df)} entities")
     frame = frame.merge(labels, on="content_id", how="inner")

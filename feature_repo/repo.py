@@ -59,6 +59,23 @@ def online_store_settings(config: PlatformConfig) -> dict[str, Any]:
     return {"type": "redis", "connection_string": online.connection_string}
 
 
+def registry_settings(config: PlatformConfig) -> dict[str, Any]:
+    registry = config.feast.registry
+    if registry.type == "sql":
+        return {
+            "registry_type": "sql",
+            "path": registry.url,
+            "cache_ttl_seconds": registry.cache_ttl_seconds,
+            # Feast's SQL registry pools connections; a small pool is plenty for one process.
+            "sqlalchemy_config_kwargs": {"echo": False, "pool_pre_ping": True},
+        }
+    return {
+        "registry_type": "file",
+        "path": str(config.resolve(registry.path)),
+        "cache_ttl_seconds": registry.cache_ttl_seconds,
+    }
+
+
 def repo_config(config: PlatformConfig) -> RepoConfig:
     from feast.repo_config import RepoConfig
 
@@ -74,7 +91,7 @@ def repo_config(config: PlatformConfig) -> RepoConfig:
     return RepoConfig(
         project=config.feast.project,
         provider="local",
-        registry={"registry_type": "file", "path": str(config.resolve(config.feast.registry_path))},
+        registry=registry_settings(config),
         online_store=online_store_settings(config),
         offline_store={"type": "spark", "spark_conf": spark_conf},
         entity_key_serialization_version=3,

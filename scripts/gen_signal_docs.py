@@ -34,6 +34,7 @@ def _table(table: SignalTable) -> list[str]:
         f"Entity `{table.entity.name}` (key `{table.entity.join_key}`), grain `{table.grain}`, "
         f"TTL {days:g} days, computed by `jobs/{table.name}.py`.",
         "",
+        *([f"Why this TTL: {table.ttl_reason}", ""] if table.ttl_reason else []),
         "| signal | type | unit | valid | null | meaning | computed as (Spark SQL over the base) |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from content_signals.config import PlatformConfig
+from content_signals.definitions import CONTENT, SIGNAL_TABLES, key_lookup
 from serving.errors import InvalidRequest, NotFound, Unavailable
 
 
@@ -89,13 +90,30 @@ class OnlineFeatureReader:
     def feature_names(self, feature_service: str) -> list[str]:
         return _declared_names(self._service(feature_service))
 
+    def _entity_rows(self, service: Any, ids: list[str]) -> list[dict[str, str]]:
+        """One row per id, with the other join keys the service's views need looked up online.
+
+        A creator's features are found through the item's ``item_creator_id`` (the same lookup the
+        training sets make point in time); an item without one gets a key no creator has.
+        """
+        rows = [{CONTENT.join_key: cid} for cid in ids]
+        tables = [SIGNAL_TABLES[p.name] for p in service.feature_view_projections if p.name in SIGNAL_TABLES]
+        for key in sorted({t.entity.join_key for t in tables} - {CONTENT.join_key}):
+            table, signal = key_lookup(key, (CONTENT.join_key,))
+            found = self._store.get_online_features(
+                features=[f"{table.name}:{signal.name}"], entity_rows=[dict(r) for r in rows]
+            ).to_dict()[signal.name]
+            for row, value in zip(rows, found, strict=True):
+                row[key] = value or ""
+        return rows
+
     def read(self, feature_service: str, content_ids: Sequence[str]) -> OnlineFeatures:
         ids = validate_content_ids(content_ids, self._limit)
         service = self._service(feature_service)
         names = _declared_names(service)
         try:
             response = self._store.get_online_features(
-                features=service, entity_rows=[{"content_id": cid} for cid in ids]
+                features=service, entity_rows=self._entity_rows(service, ids)
             ).proto
         except (ConnectionError, OSError) as exc:
             raise Unavailable(f"online store unavailable: {exc}") from exc

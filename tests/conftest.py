@@ -88,7 +88,7 @@ def pipeline(platform_config: PlatformConfig, layout: DataLayout, spark, gate) -
     for day in (PREVIOUS_DAY, FEATURE_DAY):
         report = run_many(spark, layout, list(JOBS), [day], gate)
         assert not report.quarantined, report.quarantined
-        publish(platform_config, spark, day)
+        publish(platform_config, day)
     train_quality(platform_config, spark, FEATURE_DAY, epochs=60)
     return Pipeline(platform_config, layout, FEATURE_DAY, PREVIOUS_DAY)
 

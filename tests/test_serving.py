@@ -10,7 +10,7 @@ import pytest
 import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from content_signals.definitions import CONTENT_AUDIO, CONTENT_ENGAGEMENT, CONTENT_METADATA
+from content_signals.definitions import CONTENT_AUDIO, CONTENT_ENGAGEMENT, CONTENT_METADATA, CREATOR_PROFILE
 from content_signals.models import load_model
 from content_signals.training import MODEL_NAME
 from jobs.schema import partition_timestamp
@@ -44,12 +44,19 @@ def test_health_answers_serving(server) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_features_equal_the_job_output(client, pipeline, spark) -> None:  # type: ignore[no-untyped-def]
-    tables = (CONTENT_ENGAGEMENT, CONTENT_METADATA, CONTENT_AUDIO)
+    tables = (CONTENT_ENGAGEMENT, CONTENT_METADATA, CONTENT_AUDIO, CREATOR_PROFILE)
     expected: dict[str, dict[str, object]] = {}
-    for table in tables:
+    for table in tables[:3]:
         partition = pipeline.layout.signal_partition(table.name, pipeline.feature_day)
         for row in spark.read.parquet(str(partition)).collect():
             expected.setdefault(row["content_id"], {}).update(row.asDict())
+    # The creator's features come through each item's item_creator_id.
+    partition = pipeline.layout.signal_partition(CREATOR_PROFILE.name, pipeline.feature_day)
+    creators = {row["creator_id"]: row.asDict() for row in spark.read.parquet(str(partition)).collect()}
+    for row in expected.values():
+        row.update(
+            {k: v for k, v in creators[row["item_creator_id"]].items() if k in CREATOR_PROFILE.signal_names}
+        )
     response = client.get_online_features("ranking_v1", KNOWN)
     assert response.feature_service == "ranking_v1"
     assert list(response.feature_names) == [name for table in tables for name in table.signal_names]
@@ -141,8 +148,14 @@ def test_a_service_spanning_several_views_returns_each_views_values(client, pipe
     assert list(response.feature_names) == [
         "text_word_count", "lexicon_term_count", "lexicon_term_rate", "title_has_lexicon_term",
         "is_explicit", "metadata_completeness", "title_length", "title_caps_ratio", "has_url",
+        *CREATOR_PROFILE.signal_names,
     ]  # fmt: skip
+    creators = {
+        r["creator_id"]: r.asDict()
+        for r in spark.read.parquet(str(layout.signal_partition("creator_profile", day))).collect()
+    }
     for entity in response.entities:
         values = {n: value_of(v) for n, v in zip(response.feature_names, entity.values, strict=True)}
-        expected = {**safety[entity.content_id].asDict(), **metadata[entity.content_id].asDict()}
+        item = metadata[entity.content_id].asDict()
+        expected = {**safety[entity.content_id].asDict(), **item, **creators[item["item_creator_id"]]}
         assert values == {name: expected[name] for name in response.feature_names}
