@@ -112,7 +112,7 @@ def train_quality(
     entity_df = pd.DataFrame(
         {"content_id": labels["content_id"], ENTITY_TIMESTAMP: pd.Timestamp(feature_time)}
     )
-    views = feature_service_views(config, FEATURE_SERVICE)
+    views = feature_service_views(config, FEATURE_SERVICE).views
     features = numeric_features([(v.table.name, list(v.features)) for v in views])
     progress(
         f"training set: {len(entity_df):,} items as of {feature_time.isoformat()}, "

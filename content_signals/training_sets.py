@@ -19,11 +19,12 @@ Labels are another timestamped table, joined by the same rule (with an optional 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -49,6 +50,39 @@ class ViewRequest:
 
     table: SignalTable
     features: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OnDemandRequest:
+    """Some outputs of the request-time view (:mod:`feature_repo.on_demand`), computed per row."""
+
+    features: tuple[str, ...]
+
+
+_SPARK_TYPES = {"int64": T.LongType(), "double": T.DoubleType(), "bool": T.BooleanType()}
+
+
+def with_on_demand(frame: DataFrame, request: OnDemandRequest) -> DataFrame:
+    """Run the request-time view's own pandas function over every row (the online code path)."""
+    from feature_repo.on_demand import INPUTS, OUTPUTS, VIEW_NAME, upload_text_features
+
+    missing = [name for name in INPUTS if name not in frame.columns]
+    if missing:
+        raise SignalsError(
+            f"{VIEW_NAME} needs the request inputs {', '.join(missing)} as columns of the entity rows"
+        )
+    outputs = [o for o in OUTPUTS if o.name in request.features]
+    schema = T.StructType(
+        [*frame.schema.fields, *(T.StructField(o.name, _SPARK_TYPES[o.dtype]) for o in outputs)]
+    )
+    names = [o.name for o in outputs]
+
+    def transform(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            computed = upload_text_features(batch[list(INPUTS)])
+            yield pd.concat([batch, computed[names]], axis=1)
+
+    return frame.mapInPandas(transform, schema)
 
 
 @dataclass(frozen=True)
@@ -159,6 +193,7 @@ def build_training_set(
     views: Sequence[ViewRequest],
     labels: Sequence[LabelTable] = (),
     progress: Callable[[str], None] = lambda _line: None,
+    on_demand: OnDemandRequest | None = None,
 ) -> DataFrame:
     """Every row of ``entities`` in its original order, with the requested features and labels."""
     _check_names(entities, views, labels)
@@ -177,6 +212,8 @@ def build_training_set(
         progress(f"joining {request.table.name} point in time: {len(request.features)} features")
     for label in labels:
         frame = point_in_time(frame, label.frame, label.join_key, label.labels, label.ttl)
+    if on_demand is not None:
+        frame = with_on_demand(frame, on_demand)
     return frame.orderBy(ROW_ID).drop(ROW_ID)
 
 
@@ -212,18 +249,31 @@ def _missing_keys(entities: DataFrame, views: Sequence[ViewRequest]) -> list[str
     return sorted(k for k in keys if k not in entities.columns)
 
 
-def service_views(projections: Sequence[tuple[str, Sequence[str]]]) -> list[ViewRequest]:
+@dataclass(frozen=True)
+class ServiceRequest:
+    """What a feature service asks for: signal-table features, and request-time ones if any."""
+
+    views: list[ViewRequest]
+    on_demand: OnDemandRequest | None = None
+
+
+def service_views(projections: Sequence[tuple[str, Sequence[str]]]) -> ServiceRequest:
     """The signal tables and features of a feature service's projections (view name, features)."""
-    requests = []
+    from feature_repo.on_demand import VIEW_NAME
+
+    requests, on_demand = [], None
     for view, features in projections:
+        if view == VIEW_NAME:
+            on_demand = OnDemandRequest(tuple(features))
+            continue
         table = SIGNAL_TABLES.get(view)
         if table is None:
-            raise SignalsError(f"feature view {view!r} is not a signal table")
+            raise SignalsError(f"feature view {view!r} is neither a signal table nor {VIEW_NAME}")
         requests.append(ViewRequest(table, tuple(features)))
-    return requests
+    return ServiceRequest(requests, on_demand)
 
 
-def feature_service_views(config: PlatformConfig, name: str) -> list[ViewRequest]:
+def feature_service_views(config: PlatformConfig, name: str) -> ServiceRequest:
     """The views and features of a feature service as the Feast registry holds it."""
     from feast.errors import FeatureServiceNotFoundException
 
@@ -252,7 +302,8 @@ def write_training_set(
     if out.exists():
         raise SignalsError(f"{out} already exists: choose another --out or remove it")
     started = time.perf_counter()
-    views = feature_service_views(config, feature_service)
+    request = feature_service_views(config, feature_service)
+    views = request.views
     entities = read_table_file(spark, entities_path, "entities")
     labels = []
     if labels_path is not None:
@@ -264,14 +315,17 @@ def write_training_set(
             )
         labels.append(LabelTable(label_frame, keys[0], label_ttl))
     layout = DataLayout(config.data_dir)
-    frame = build_training_set(spark, layout, entities, views, labels, progress).persist()
+    names = [name for v in views for name in v.features] + list(
+        request.on_demand.features if request.on_demand else ()
+    )
+    frame = build_training_set(spark, layout, entities, views, labels, progress, request.on_demand).persist()
     try:
         staged = out.with_name(f".{out.name}.partial")
         frame.write.mode("overwrite").parquet(str(staged))
         staged.rename(out)
         counts = frame.agg(
             F.count(F.lit(1)).alias("_rows"),
-            *[F.count(name).alias(name) for v in views for name in v.features],
+            *[F.count(name).alias(name) for name in names],
         ).first()
     finally:
         frame.unpersist()

@@ -29,7 +29,7 @@ def plan(config: PlatformConfig, tables: Mapping[str, SignalTable] = SIGNAL_TABL
         projects=[Project(name=config.feast.project)],
         data_sources=[view.batch_source for view in objects.views if view.batch_source is not None],
         feature_views=objects.views,
-        on_demand_feature_views=[],
+        on_demand_feature_views=objects.on_demand_views,
         stream_feature_views=[],
         label_views=[],
         entities=objects.entities,

@@ -16,7 +16,7 @@ from content_signals.layout import DataLayout
 from content_signals.spark import REQUIRED_CONF
 
 if TYPE_CHECKING:
-    from feast import Entity, FeatureService, FeatureStore, FeatureView
+    from feast import Entity, FeatureService, FeatureStore, FeatureView, OnDemandFeatureView
     from feast.repo_config import RepoConfig
 
 
@@ -25,15 +25,17 @@ class RepoObjects:
     entities: list[Entity]
     views: list[FeatureView]
     services: list[FeatureService]
+    on_demand_views: list[OnDemandFeatureView]
 
     def all(self) -> list[Any]:
-        return [*self.entities, *self.views, *self.services]
+        return [*self.entities, *self.views, *self.on_demand_views, *self.services]
 
 
 def build_objects(config: PlatformConfig, tables: Mapping[str, SignalTable] = SIGNAL_TABLES) -> RepoObjects:
     """Every Feast object, derived from the signal ``tables`` (the platform's own by default)."""
     from feature_repo.entities import feast_entities
-    from feature_repo.services import ranking_v1, safety_v1
+    from feature_repo.on_demand import upload_text_view
+    from feature_repo.services import ranking_v1, safety_v1, upload_safety_v1
     from feature_repo.sources import signal_source
     from feature_repo.views import signal_view
 
@@ -45,10 +47,12 @@ def build_objects(config: PlatformConfig, tables: Mapping[str, SignalTable] = SI
         )
         for table in tables.values()
     }
+    upload_text = upload_text_view()
     return RepoObjects(
         entities=list(entities.values()),
         views=list(views.values()),
-        services=[ranking_v1(views), safety_v1(views)],
+        services=[ranking_v1(views), safety_v1(views), upload_safety_v1(upload_text, views)],
+        on_demand_views=[upload_text],
     )
 
 

@@ -8,7 +8,7 @@ creator through its ``content_metadata.item_creator_id`` (see ``definitions.key_
 
 from __future__ import annotations
 
-from feast import FeatureService, FeatureView
+from feast import FeatureService, FeatureView, OnDemandFeatureView
 
 
 def ranking_v1(views: dict[str, FeatureView]) -> FeatureService:
@@ -35,5 +35,18 @@ def safety_v1(views: dict[str, FeatureView]) -> FeatureService:
             views["creator_profile"],
         ],
         description="Features the moderation team's models read: text safety plus a little metadata.",
+        tags={"consumer": "safety", "version": "1"},
+    )
+
+
+def upload_safety_v1(upload_text: OnDemandFeatureView, views: dict[str, FeatureView]) -> FeatureService:
+    """For uploads not yet in the catalogue: request-time text signals plus the creator's profile.
+
+    Callers send ``creator_id`` and the upload's ``upload_title`` / ``upload_description``.
+    """
+    return FeatureService(
+        name="upload_safety_v1",
+        features=[upload_text, views["creator_profile"]],
+        description="Features the moderation team's models read for a new upload, before any job has run.",
         tags={"consumer": "safety", "version": "1"},
     )

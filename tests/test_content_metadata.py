@@ -33,13 +33,13 @@ def test_signals_match_hand_computed_values(spark) -> None:  # type: ignore[no-u
     expected = spark.createDataFrame(
         [
             ("c1", PARTITION_TS, CREATED, 11, 3, 1.0, 125.0, "2m_to_5m", 9, True, "en",
-             2 / 10, False, False, False, 0.0),
+             2 / 10, False, False, False, 0.0, "cr1"),
             ("c2", PARTITION_TS, CREATED, 0, 0, 2 / 6, None, "unknown", None, False, None,
-             0.0, False, False, False, 0.0),
+             0.0, False, False, False, 0.0, "cr1"),
             ("c3", PARTITION_TS, CREATED, len(SPAM_TITLE), len(SPAM_DESCRIPTION.strip()), 1.0, 3600.0,
-             "over_60m", 0, False, "sv", 9 / 13, True, True, True, 1 - 5 / 15),
+             "over_60m", 0, False, "sv", 9 / 13, True, True, True, 1 - 5 / 15, "cr2"),
             ("c4", PARTITION_TS, CREATED, 11, 21, 1.0, 0.0, "under_2m", 0, False, None,
-             5 / 10, True, False, True, 0.0),
+             5 / 10, True, False, True, 0.0, "cr2"),
         ],
         output_schema(CONTENT_METADATA),
     )  # fmt: skip
