@@ -41,6 +41,8 @@ protos: $(STAMP)
 # Each benchmark measures ours and its baseline in the same run and writes bench/results/NAME.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_jobs
+	$(BIN)/python -m bench.bench_materialize
+	$(BIN)/python -m bench.bench_training_sets
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

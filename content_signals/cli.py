@@ -233,11 +233,10 @@ def training_set(
 ) -> None:
     """Point-in-time training set: every entity row, each feature as it was known at the row's time."""
     from content_signals.spark import spark_session
-    from content_signals.training_sets import write_training_set
+    from content_signals.training_sets import check_training_set_paths, write_training_set
 
     config = config_of(ctx)
-    if out.exists():
-        raise SignalsError(f"{out} already exists: choose another --out or remove it")
+    check_training_set_paths(entities, out, labels)
     ttl = timedelta(days=label_ttl_days) if label_ttl_days is not None else None
     summary = write_training_set(
         config, spark_session(config.spark), entities, feature_service, out, labels, ttl, progress=say

@@ -288,6 +288,15 @@ def feature_service_views(config: PlatformConfig, name: str) -> ServiceRequest:
     return service_views([(p.name, [f.name for f in p.features]) for p in service.feature_view_projections])
 
 
+def check_training_set_paths(entities: Path, out: Path, labels: Path | None = None) -> None:
+    """Fail before any engine starts: the inputs exist and the output does not."""
+    if out.exists():
+        raise SignalsError(f"{out} already exists: choose another --out or remove it")
+    for given, what in ((entities, "entities"), (labels, "labels")):
+        if given is not None and not given.exists():
+            raise SignalsError(f"{what} file {given} does not exist")
+
+
 def write_training_set(
     config: PlatformConfig,
     spark: SparkSession,
@@ -299,8 +308,7 @@ def write_training_set(
     progress: Callable[[str], None] = lambda _line: None,
 ) -> TrainingSetSummary:
     """``signals training-set``: read the entity rows, join point in time, write Parquet atomically."""
-    if out.exists():
-        raise SignalsError(f"{out} already exists: choose another --out or remove it")
+    check_training_set_paths(entities_path, out, labels_path)
     started = time.perf_counter()
     request = feature_service_views(config, feature_service)
     views = request.views

@@ -36,6 +36,10 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         (["generate", "--start-date", "2026-1-1x"], "invalid date"),
         (["import", "catalog", "/no/such/file.tsv"], "catalogue file /no/such/file.tsv does not exist"),
         (["import", "catalog", "x.tsv", "--mapping", "nope"], "no catalogue mapping 'nope'"),
+        (
+            ["training-set", "--entities", "/no/e.csv", "--feature-service", "ranking_v1", "--out", "/no/out"],
+            "entities file /no/e.csv does not exist",
+        ),
     ],
 )
 def test_errors_are_one_line_and_exit_non_zero(tmp_path: Path, args: list[str], message: str) -> None:
