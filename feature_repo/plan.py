@@ -27,7 +27,10 @@ def plan(config: PlatformConfig, tables: Mapping[str, SignalTable] = SIGNAL_TABL
     objects = build_objects(config, tables)
     contents = RepoContents(
         projects=[Project(name=config.feast.project)],
-        data_sources=[view.batch_source for view in objects.views if view.batch_source is not None],
+        data_sources=[
+            *(view.batch_source for view in objects.views if view.batch_source is not None),
+            *(source for view in objects.on_demand_views for source in view.source_request_sources.values()),
+        ],
         feature_views=objects.views,
         on_demand_feature_views=objects.on_demand_views,
         stream_feature_views=[],
