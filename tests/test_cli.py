@@ -37,7 +37,7 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         (["import", "catalog", "/no/such/file.tsv"], "catalogue file /no/such/file.tsv does not exist"),
         (["import", "catalog", "x.tsv", "--mapping", "nope"], "no catalogue mapping 'nope'"),
         (
-            ["training-set", "--entities", "/no/e.csv", "--feature-service", "ranking_v1", "--out", "/no/out"],
+            ["training-set", "--entities", "/no/e.csv", "--feature-service", "ranking_v1", "--out", "/no/o"],
             "entities file /no/e.csv does not exist",
         ),
     ],
