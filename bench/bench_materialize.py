@@ -251,33 +251,12 @@ def _child(spec: dict[str, Any]) -> None:
 def _feast_materialize(spec: dict[str, Any], partition: Path) -> tuple[int, float]:
     import warnings
 
-    from feast import FeatureStore, FileSource
-    from feast.repo_config import RepoConfig
-
-    from feature_repo.entities import feast_entities
-    from feature_repo.views import signal_view
+    from feature_repo.reference import partition_feature_store
 
     warnings.filterwarnings("ignore")
-    root = Path(spec["root"])
-    config = RepoConfig(
-        project=spec["project"],
-        provider="local",
-        registry={"registry_type": "file", "path": str(root / f"registry_{spec['project']}.db")},
-        online_store=spec["online"],
-        offline_store={"type": "file"},
-        entity_key_serialization_version=3,
-        materialization={"online_write_batch_size": 10_000},
-        repo_path=str(root),
+    store = partition_feature_store(
+        spec["project"], Path(spec["root"]), spec["online"], TABLE, partition, online_write_batch_size=10_000
     )
-    store = FeatureStore(config=config)
-    entity = feast_entities()[TABLE.entity.name]
-    source = FileSource(
-        name=f"{TABLE.name}_source",
-        path=str(partition),
-        timestamp_field=ENTITY_TIMESTAMP,
-        created_timestamp_column=CREATED_TIMESTAMP,
-    )
-    store.apply([entity, signal_view(TABLE, entity, source)])
     started = time.perf_counter()
     store.materialize(EVENT_TIME - timedelta(days=1), EVENT_TIME + timedelta(seconds=1), [TABLE.name])
     seconds = time.perf_counter() - started

@@ -20,6 +20,7 @@ from content_signals.config import PlatformConfig
 from content_signals.definitions import SIGNAL_TABLES, SignalTable
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.layout import DataLayout, partition_name
+from content_signals.publishing import publish_log
 from expectations.dashboard import FreshnessRow, QuarantineItem, render_dashboard
 from expectations.gate import GateResult
 from expectations.history import Release, ValidationHistory
@@ -212,12 +213,9 @@ def freshness(config: PlatformConfig, now: datetime | None = None) -> list[Fresh
     now = now or datetime.now(UTC)
     layout = DataLayout(config.data_dir)
     latest: dict[str, date] = {}
-    if layout.publish_log_path.exists():
-        for line in layout.publish_log_path.read_text().splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                day = date.fromisoformat(entry["partition"])
-                latest[entry["table"]] = max(day, latest.get(entry["table"], day))
+    for record in publish_log(layout):
+        day = date.fromisoformat(record.partition)
+        latest[record.table] = max(day, latest.get(record.table, day))
     rows = []
     for view in SIGNAL_TABLES:
         newest = latest.get(view)

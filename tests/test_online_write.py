@@ -25,6 +25,7 @@ import pytest
 from content_signals.config import PlatformConfig
 from content_signals.definitions import CREATED_TIMESTAMP, ENTITY_TIMESTAMP, SIGNAL_TABLES, SignalTable
 from feature_repo.online_write import PartitionError, redis_field, write_partition
+from feature_repo.reference import partition_feature_store
 
 TABLE = SIGNAL_TABLES["content_metadata"]
 REDIS = "127.0.0.1:6379,db=3"
@@ -163,32 +164,7 @@ def project(backend: Backend, role: str) -> str:
 
 def feast_store(backend: Backend, name: str, partition: Path) -> Any:
     """A FeatureStore for project ``name``, with the table's view over ``partition`` applied."""
-    from feast import FeatureStore, FileSource
-    from feast.repo_config import RepoConfig
-
-    from feature_repo.entities import feast_entities
-    from feature_repo.views import signal_view
-
-    config = RepoConfig(
-        project=name,
-        provider="local",
-        registry={"registry_type": "file", "path": str(backend.root / f"registry_{name}.db")},
-        online_store=backend.settings,
-        offline_store={"type": "file"},
-        entity_key_serialization_version=3,
-        materialization={"online_write_batch_size": 100},
-        repo_path=str(backend.root),
-    )
-    store = FeatureStore(config=config)
-    entity = feast_entities()[TABLE.entity.name]
-    source = FileSource(
-        name=f"{TABLE.name}_source",
-        path=str(partition),
-        timestamp_field=ENTITY_TIMESTAMP,
-        created_timestamp_column=CREATED_TIMESTAMP,
-    )
-    store.apply([entity, signal_view(TABLE, entity, source)])
-    return store
+    return partition_feature_store(name, backend.root, backend.settings, TABLE, partition, 100)
 
 
 def online_values(store: Any, entity_ids: list[str]) -> dict[str, list[Any]]:
