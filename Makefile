@@ -1,13 +1,19 @@
 # Two entry points: `make demo` runs the whole pipeline on embedded defaults; `make test` runs the
-# tests. Both create or update .venv first. Prerequisites: Python 3.11 and Java 17 (or newer).
+# tests. Both create or update .venv first. Prerequisites: Python 3.11, Java 17 (or newer), and
+# Node.js with npm for `make test` (it installs the pinned buf CLI to lint the gRPC API).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
+# The buf CLI (gRPC API lint and breaking-change check) comes pinned from npm: package-lock.json.
+NPM_STAMP := node_modules/.installed
+BUF := node_modules/.bin/buf
+# The released gRPC API that `buf breaking` compares against (see protos/released/README.md).
+RELEASED_API := protos/released/content_signals_v1.binpb
 
-.PHONY: demo test lint typecheck protos bench prerequisites clean
+.PHONY: demo test lint typecheck protos proto-lint proto-release bench prerequisites clean
 
 prerequisites:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -23,7 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP) prerequisites
 	$(BIN)/signals --data-dir $(DEMO_DIR) demo --fresh
 
-test: $(STAMP) prerequisites
+test: $(STAMP) prerequisites proto-lint
 	$(BIN)/ruff check .
 	$(BIN)/mypy content_signals jobs expectations feature_repo serving bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -38,11 +44,27 @@ typecheck: $(STAMP)
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js 18 or newer (e.g. apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund
+	@touch $(NPM_STAMP)
+
+# buf lint (STANDARD rules, buf.yaml) and no breaking change against the released API.
+proto-lint: $(NPM_STAMP)
+	$(BUF) lint
+	$(BUF) breaking --against $(RELEASED_API)
+
+# Only when a new API version is released on purpose: the current protos become the baseline.
+proto-release: $(NPM_STAMP)
+	$(BUF) lint
+	$(BUF) build --exclude-source-info -o $(RELEASED_API)
+
 # Each benchmark measures ours and its baseline in the same run and writes bench/results/NAME.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_jobs
 	$(BIN)/python -m bench.bench_materialize
 	$(BIN)/python -m bench.bench_training_sets
+	$(BIN)/python -m bench.bench_serving
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -262,6 +262,10 @@ def train_quality(ctx: typer.Context, day: DateOption = None) -> None:
 def serve(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="gRPC port (default from config: 9000).")] = None,
+    serve_config: Annotated[
+        Path | None,
+        typer.Option(help="Deployment settings: a serve deploy file (infra/serve/serve_config.yaml)."),
+    ] = None,
 ) -> None:
     """Serve features and scores over gRPC with Ray Serve until interrupted (Ctrl-C drains)."""
     from serving import server
@@ -272,7 +276,9 @@ def serve(
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
-    server.start(config, progress=say)
+    if serve_config is not None and not serve_config.exists():
+        raise SignalsError(f"serve config {serve_config} does not exist")
+    server.start(config, progress=say, serve_config=serve_config)
     say("press Ctrl-C to stop")
     stop_requested.wait()
     say("draining and stopping")
@@ -319,26 +325,39 @@ def demo(
 
 def _query_server(config: PlatformConfig) -> None:
     from serving import server
-    from serving.client import SignalsClient, value_of
+    from serving.client import SignalsClient
 
+    def shown(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        if isinstance(value, list):
+            return f"[{len(value)} floats]"
+        return str(value)
+
+    # The demo's data has fixed past dates (January 2026), far older than every view's TTL: with
+    # TTLs enforced every value would come back OUTSIDE_MAX_AGE. Replay it as of its own time.
+    config = config.model_copy(update={"serving": config.serving.model_copy(update={"enforce_ttl": False})})
     running = server.start(config, progress=say)
     try:
         ids = ["c000000", "c000001", "c000002", "no-such-item"]
-        with SignalsClient(running.target) as client:
-            features = client.get_online_features("ranking_v1", ids)
-            say(f"GetOnlineFeatures ranking_v1 for {len(ids)} ids:")
-            for entity in features.entities:
-                shown = ", ".join(
-                    f"{name}={value_of(v)}"
-                    for name, v in zip(features.feature_names, entity.values, strict=True)
-                    if v.status == 1
+        # A generous deadline: the demo's first calls also warm up a freshly started local cluster.
+        with SignalsClient(running.target, timeout_s=10.0) as client:
+            features = client.get_online_features(ids, feature_service="ranking_v1")
+            say(f"GetOnlineFeatures {features.feature_service_version or 'ranking_v1'} for {len(ids)} ids:")
+            for row in features.to_dicts():
+                content_id = row.pop("content_id")
+                present = ", ".join(
+                    f"{name}={shown(value)}" for name, value in row.items() if value is not None
                 )
-                typer.echo(f"    {entity.content_id}: {shown or 'NOT_FOUND'}")
+                typer.echo(f"    {content_id}: {present or 'NOT_FOUND'}")
             scores = client.score("quality", ids)
             say(f"Score with model {scores.model} {scores.model_version}:")
-            for item in scores.scores:
+            for item in scores.to_dicts():
+                decision = f", {item['decision']}" if item["decision"] else ""
+                found = "" if item["found"] else ", not found: imputed only"
                 typer.echo(
-                    f"    {item.content_id}: {item.score:.3f} (imputed features: {item.missing_features})"
+                    f"    {item['content_id']}: {item['score']:.3f}"
+                    f" (imputed features: {item['missing_features']}{decision}{found})"
                 )
     finally:
         server.stop()

@@ -84,6 +84,21 @@ class RayConfig(_Strict):
     include_dashboard: bool = False
 
 
+class TeamAccess(_Strict):
+    """What one team's bearer token may call. ``*`` grants every feature service or model."""
+
+    token: str = Field(min_length=16)
+    feature_services: list[str] = Field(default_factory=list)
+    models: list[str] = Field(default_factory=list)
+
+
+class TlsConfig(_Strict):
+    """Server certificate for the gRPC port; unset serves plaintext (inside a trusted network)."""
+
+    cert_path: Path
+    key_path: Path
+
+
 class ServingConfig(_Strict):
     host: str = "0.0.0.0"
     grpc_port: int = Field(default=9000, ge=1, le=65535)
@@ -95,7 +110,22 @@ class ServingConfig(_Strict):
     ingress_num_cpus: float = Field(default=0.5, gt=0)
     max_batch_size: int = Field(default=32, ge=1)
     batch_wait_timeout_s: float = Field(default=0.005, ge=0)
+    # The longest a request may run when the caller sets no deadline.
     request_timeout_s: float = Field(default=10.0, gt=0)
+    # Requests one ingress replica works on at once; more are refused with RESOURCE_EXHAUSTED
+    # rather than queued without bound (a queue only adds latency the caller cannot use).
+    max_concurrent_requests: int = Field(default=256, ge=1)
+    # Online-store connections per ingress replica, and how long one read may take.
+    online_store_connections: int = Field(default=8, ge=1)
+    online_store_timeout_s: float = Field(default=1.0, gt=0)
+    # Port for Prometheus metrics of the ingress; 0 disables the endpoint.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Withhold values older than their view's TTL (status OUTSIDE_MAX_AGE). Off only to replay
+    # historical data, as the demo does with its fixed past dates.
+    enforce_ttl: bool = True
+    # Bearer tokens per team, by team name. Empty: no authentication (local development only).
+    teams: dict[str, TeamAccess] = Field(default_factory=dict)
+    tls: TlsConfig | None = None
 
 
 Severity = Literal["error", "warning"]

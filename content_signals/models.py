@@ -40,6 +40,21 @@ class ModelCard:
     training_partition: str
     trained_at: str
     metrics: dict[str, float] = field(default_factory=dict)
+    # A policy model's decision thresholds on its score, chosen on validation data and stored with
+    # the version: at or above review_threshold an item goes to human review, at or above
+    # block_threshold it is blocked. None for models that only score.
+    review_threshold: float | None = None
+    block_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.review_threshold is None) != (self.block_threshold is None):
+            raise SignalsError(f"model {self.name} {self.version}: set both decision thresholds or neither")
+        if self.review_threshold is not None and not (
+            0.0 <= self.review_threshold <= self.block_threshold <= 1.0  # type: ignore[operator]
+        ):
+            raise SignalsError(
+                f"model {self.name} {self.version}: thresholds must satisfy 0 <= review <= block <= 1"
+            )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -432,7 +432,8 @@ def _timestamp_proto(micros: int) -> bytes:
     return proto.SerializeToString()  # type: ignore[no-any-return]
 
 
-def _timestamp_nanos(serialized: bytes) -> int:
+def timestamp_nanos(serialized: bytes) -> int:
+    """Nanoseconds of a serialised ``google.protobuf.Timestamp`` (a ``_ts:`` field)."""
     proto = Timestamp()
     proto.ParseFromString(serialized)
     return int(proto.seconds) * 1_000_000_000 + int(proto.nanos)
@@ -519,7 +520,7 @@ class _RedisWriter(_Writer):
                 stored.append(None)
         if error is not None:
             raise PartitionError(f"Redis refused a read: {error}") from error
-        distinct = {s: _timestamp_nanos(s) for s in set(stored) if s}
+        distinct = {s: timestamp_nanos(s) for s in set(stored) if s}
         stored_nanos = np.fromiter((distinct[s] if s else 0 for s in stored), np.int64, len(stored))
         # Feast skips a row when a stored (non-zero) timestamp is newer or the same instant.
         keep = (stored_nanos == 0) | (micros * 1_000 > stored_nanos)

@@ -1,172 +1,123 @@
-"""Ray Serve deployments: a thin gRPC layer over :mod:`serving.features` and :mod:`serving.scoring`.
+"""The Ray Serve application: a gRPC ingress deployment plus one batched model deployment per model.
 
-``SignalsIngress`` converts protos and maps errors to status codes; it answers GetOnlineFeatures
-itself and sends Score's input tensors to one ``ModelReplica`` deployment per model, where
-``@serve.batch`` merges concurrent requests into one forward pass.
+``SignalsIngress`` replicas each run the gRPC server of :mod:`serving.grpc_server` (the online
+feature path runs entirely inside it); Score sends its input tensors to the model's
+``Model_<name>`` deployment, where ``@serve.batch`` merges concurrent requests into one forward
+pass. ``app_builder`` is what ``serve deploy infra/serve/serve_config.yaml`` imports; ``signals
+serve`` builds the same application with :func:`build_app` and the same deployment settings.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any
 
-import grpc
 import numpy as np
+import yaml
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from content_signals.config import PlatformConfig
+from content_signals.config import PlatformConfig, load_config
+from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from serving.api.content_signals.v1 import content_signals_pb2 as pb
-from serving.errors import InvalidRequest, NotFound, RequestError, Unavailable
-from serving.features import FeatureCell, OnlineFeatureReader, Status
-from serving.scoring import ServedModel, choose_model, discover_models, model_inputs
+from serving.errors import Overloaded
+from serving.scoring import discover_models
 
 logger = logging.getLogger("content_signals.serving")
 
-SERVICE_NAME = "content_signals.v1.ContentSignalsService"
-GRPC_SERVICER_FUNCTIONS = [
-    "serving.api.content_signals.v1.content_signals_pb2_grpc.add_ContentSignalsServiceServicer_to_server",
-    "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
-]
-_STATUS_CODES: dict[type[RequestError], grpc.StatusCode] = {
-    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-}
-_PROTO_STATUS = {
-    Status.PRESENT: pb.FEATURE_STATUS_PRESENT,
-    Status.NOT_FOUND: pb.FEATURE_STATUS_NOT_FOUND,
-    Status.OUTSIDE_MAX_AGE: pb.FEATURE_STATUS_OUTSIDE_MAX_AGE,
-}
-
-Response = TypeVar("Response")
+INGRESS = "SignalsIngress"
+APP_NAME = "content_signals"
+DRAIN_GRACE_S = 10.0
 
 
-def _feature_value(cell: FeatureCell) -> pb.FeatureValue:
-    value = pb.FeatureValue(status=_PROTO_STATUS[cell.status])
-    if cell.value is not None:
-        # bool before int: bool is a subclass of int in Python.
-        if isinstance(cell.value, bool):
-            value.bool_value = cell.value
-        elif isinstance(cell.value, int):
-            value.int64_value = cell.value
-        elif isinstance(cell.value, float):
-            value.double_value = cell.value
-        else:
-            value.string_value = str(cell.value)
-    if cell.event_timestamp is not None:
-        value.event_timestamp.FromDatetime(cell.event_timestamp)
-    return value
-
-
-async def _answer(grpc_context: Any, empty: Response, work: Callable[[], Awaitable[Response]]) -> Response:
-    """Run ``work``; turn a request error into its status code instead of an INTERNAL error."""
-    try:
-        return await work()
-    except RequestError as exc:
-        grpc_context.set_code(_STATUS_CODES.get(type(exc), grpc.StatusCode.INTERNAL))
-        grpc_context.set_details(str(exc))
-        return empty
+def model_deployment_name(model: str) -> str:
+    return f"Model_{model}"
 
 
 class ModelReplica:
-    """Runs one model's network. GPU when the replica was given one, CPU otherwise."""
+    """Runs every stored version of one model's network: GPU when the replica was given one
+    (bf16 autocast), CPU otherwise."""
 
-    def __init__(self, model_path: str, max_batch_size: int, batch_wait_timeout_s: float) -> None:
-        from pathlib import Path
-
+    def __init__(self, versions: dict[str, str], max_batch_size: int, batch_wait_timeout_s: float) -> None:
         import torch
 
         from content_signals.models import load_model
 
         torch.set_num_threads(1)
         self._torch = torch
-        self.card, network = load_model(Path(model_path))
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.network = network.to(self.device)
+        self.networks = {
+            version: load_model(Path(path))[1].to(self.device) for version, path in versions.items()
+        }
         # @serve.batch wraps the method in an object that accepts new settings at run time.
         self.predict.set_max_batch_size(max_batch_size)  # type: ignore[attr-defined]
         self.predict.set_batch_wait_timeout_s(batch_wait_timeout_s)  # type: ignore[attr-defined]
-        logger.info("model %s %s on %s", self.card.name, self.card.version, self.device)
+        logger.info("model versions %s on %s", sorted(self.networks), self.device)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
-    async def predict(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+    async def predict(self, requests: list[tuple[str, np.ndarray]]) -> list[tuple[np.ndarray, int]]:
+        """One forward pass per version present in the batch; each caller gets its rows back and
+        the number of items the pass it rode in held."""
         torch = self._torch
-        sizes = [len(b) for b in batches]
-        inputs = torch.from_numpy(np.concatenate(batches)).to(self.device)
-        with (
-            torch.inference_mode(),
-            torch.autocast(
-                device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
-            ),
-        ):
-            scores = torch.sigmoid(self.network(inputs)).float().cpu().numpy()
-        return np.split(scores, np.cumsum(sizes)[:-1])
+        results: list[tuple[np.ndarray, int]] = [(np.zeros(0, dtype=np.float32), 0)] * len(requests)
+        for version in {v for v, _ in requests}:
+            members = [i for i, (v, _) in enumerate(requests) if v == version]
+            batches = [requests[i][1] for i in members]
+            inputs = torch.from_numpy(np.concatenate(batches)).to(self.device)
+            with (
+                torch.inference_mode(),
+                torch.autocast(
+                    device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
+                ),
+            ):
+                scores = torch.sigmoid(self.networks[version](inputs)).float().cpu().numpy()
+            parts = np.split(scores, np.cumsum([len(b) for b in batches])[:-1])
+            for i, part in zip(members, parts, strict=True):
+                results[i] = (part, len(scores))
+        return results
+
+
+class HandleRunner:
+    """Score's model calls, through Serve handles to the model deployments."""
+
+    def __init__(self, handles: dict[str, DeploymentHandle]) -> None:
+        self.handles = handles
+
+    async def predict(self, model: str, version: str, inputs: np.ndarray) -> tuple[np.ndarray, int]:
+        from ray.serve.exceptions import BackPressureError
+
+        try:
+            scores, items = await self.handles[model].predict.remote((version, inputs))
+        except BackPressureError as exc:  # the model deployment's max_queued_requests is reached
+            raise Overloaded(f"model {model!r} is overloaded: {exc}; retry with backoff") from exc
+        return scores, items
 
 
 class SignalsIngress:
-    """The gRPC face of the platform: ContentSignalsService plus grpc.health.v1.Health."""
+    """Runs one gRPC server per replica; drains it when Serve stops the replica."""
 
-    def __init__(self, config_json: str, model_handles: dict[str, DeploymentHandle]) -> None:
-        self.config = PlatformConfig.model_validate_json(config_json)
-        self.reader = OnlineFeatureReader(self.config)
-        self.models: dict[str, ServedModel] = {
-            name: model
-            for name, model in discover_models(DataLayout(self.config.data_dir)).items()
-            if name in model_handles
-        }
-        self.model_handles = model_handles
+    # Serve awaits an async constructor: the gRPC server must start on the replica's event loop.
+    async def __init__(self, config_json: str, model_handles: dict[str, DeploymentHandle]) -> None:  # type: ignore[misc]
+        from serving.grpc_server import start_server
 
-    async def GetOnlineFeatures(
-        self, request: pb.GetOnlineFeaturesRequest, grpc_context: Any = None
-    ) -> pb.GetOnlineFeaturesResponse:
-        async def work() -> pb.GetOnlineFeaturesResponse:
-            features = await asyncio.to_thread(
-                self.reader.read, request.feature_service, list(request.content_ids)
-            )
-            return pb.GetOnlineFeaturesResponse(
-                feature_service=features.feature_service,
-                feature_names=features.feature_names,
-                entities=[
-                    pb.EntityFeatures(content_id=cid, values=[_feature_value(c) for c in row])
-                    for cid, row in zip(features.content_ids, features.rows, strict=True)
-                ],
-            )
+        config = PlatformConfig.model_validate_json(config_json)
+        models = {n: m for n, m in discover_models(DataLayout(config.data_dir)).items() if n in model_handles}
+        self.server = await start_server(config, models, HandleRunner(model_handles))
 
-        return await _answer(grpc_context, pb.GetOnlineFeaturesResponse(), work)
-
-    async def Score(self, request: pb.ScoreRequest, grpc_context: Any = None) -> pb.ScoreResponse:
-        async def work() -> pb.ScoreResponse:
-            model = choose_model(self.models, request.model)
-            features = await asyncio.to_thread(
-                self.reader.read, model.card.feature_service, list(request.content_ids)
-            )
-            inputs, missing = model_inputs(model.card, features)
-            scores = await self.model_handles[model.card.name].predict.remote(inputs)
-            return pb.ScoreResponse(
-                model=model.card.name,
-                model_version=model.card.version,
-                scores=[
-                    pb.ContentScore(content_id=cid, score=float(s), missing_features=m)
-                    for cid, s, m in zip(features.content_ids, scores, missing, strict=True)
-                ],
-            )
-
-        return await _answer(grpc_context, pb.ScoreResponse(), work)
-
-    async def Check(self, request: Any, grpc_context: Any = None) -> Any:
-        """grpc.health.v1.Health/Check: SERVING once this replica has started."""
+    async def check_health(self) -> None:
+        """Serve restarts the replica if its gRPC server has stopped answering health checks."""
         from grpc_health.v1 import health_pb2
 
-        if request.service not in ("", SERVICE_NAME):
-            grpc_context.set_code(grpc.StatusCode.NOT_FOUND)
-            grpc_context.set_details(f"unknown service {request.service!r}")
-            return health_pb2.HealthCheckResponse()
-        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+        reply = await self.server.health.Check(health_pb2.HealthCheckRequest(service=""), None)
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError("gRPC server not serving")
+
+    async def __del__(self) -> None:
+        server = getattr(self, "server", None)  # absent when __init__ failed
+        if server is not None:
+            await server.stop(DRAIN_GRACE_S)
 
 
 def model_gpus(requested: float, cluster_gpus: float) -> float:
@@ -186,25 +137,81 @@ def model_gpus(requested: float, cluster_gpus: float) -> float:
     return requested
 
 
-def build_app(config: PlatformConfig, cluster_gpus: float) -> Any:
-    """The bound Serve application: the ingress plus one model deployment per trained model."""
+def available_resources(actor: dict[str, Any], cluster: dict[str, float]) -> dict[str, Any]:
+    """Drop custom resources the cluster lacks (with a warning), as for GPUs: a replica asking for
+    one would wait forever. The serve config pins the ingress to ``signals_ingress`` nodes on a
+    cluster; a local Ray has no such node and runs it anywhere."""
+    wanted = dict(actor.get("resources") or {})
+    missing = {name: amount for name, amount in wanted.items() if cluster.get(name, 0) < amount}
+    if not missing:
+        return actor
+    warnings.warn(
+        f"the Ray cluster lacks resources {missing}: placing the replica without them",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return {**actor, "resources": {k: v for k, v in wanted.items() if k not in missing}}
+
+
+def deployment_settings(serve_config: Path | None) -> dict[str, dict[str, Any]]:
+    """Per-deployment settings of the ``content_signals`` application in a ``serve deploy`` file."""
+    if serve_config is None:
+        return {}
+    try:
+        document = yaml.safe_load(serve_config.read_text())
+        [application] = [a for a in document["applications"] if a["name"] == APP_NAME]
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        raise SignalsError(f"{serve_config}: no usable '{APP_NAME}' application ({exc})") from exc
+    return {
+        d["name"]: {k: v for k, v in d.items() if k != "name"} for d in application.get("deployments", [])
+    }
+
+
+def build_app(
+    config: PlatformConfig, cluster: dict[str, float], settings: dict[str, dict[str, Any]] | None = None
+) -> Any:
+    """The bound Serve application: the ingress plus one model deployment per model.
+
+    ``cluster`` is the Ray cluster's resources; ``settings`` the serve config's per-deployment ones.
+    """
+    settings = settings or {}
+    cluster_gpus = float(cluster.get("GPU", 0))
     serving = config.serving
-    num_gpus = model_gpus(serving.model_num_gpus, cluster_gpus)
     handles = {}
-    for name, model in discover_models(DataLayout(config.data_dir)).items():
-        model_deployment = serve.deployment(
-            name=f"Model_{name}",
-            ray_actor_options={"num_cpus": serving.model_num_cpus, "num_gpus": num_gpus},
+    for name, versions in discover_models(DataLayout(config.data_dir)).items():
+        options = dict(settings.get(model_deployment_name(name), {}))
+        actor = {"num_cpus": serving.model_num_cpus, **options.pop("ray_actor_options", {})}
+        actor["num_gpus"] = model_gpus(max(serving.model_num_gpus, actor.get("num_gpus", 0)), cluster_gpus)
+        actor = available_resources(actor, cluster)
+        deployment = serve.deployment(
+            name=model_deployment_name(name),
+            ray_actor_options=actor,
             max_ongoing_requests=4 * serving.max_batch_size,
+            graceful_shutdown_timeout_s=DRAIN_GRACE_S,
             logging_config={"enable_access_log": False},
         )(ModelReplica)
-        handles[name] = model_deployment.bind(
-            str(model.path), serving.max_batch_size, serving.batch_wait_timeout_s
+        handles[name] = deployment.options(**options).bind(
+            {v: str(m.path) for v, m in versions.versions.items()},
+            serving.max_batch_size,
+            serving.batch_wait_timeout_s,
         )
+    options = dict(settings.get(INGRESS, {}))
+    actor = {"num_cpus": serving.ingress_num_cpus, **options.pop("ray_actor_options", {})}
+    actor = available_resources(actor, cluster)
     ingress = serve.deployment(
-        name="SignalsIngress",
-        ray_actor_options={"num_cpus": serving.ingress_num_cpus},
-        max_ongoing_requests=64,
+        name=INGRESS,
+        ray_actor_options=actor,
+        graceful_shutdown_timeout_s=DRAIN_GRACE_S + 5,
         logging_config={"enable_access_log": False},
     )(SignalsIngress)
-    return ingress.bind(config.model_dump_json(), handles)
+    return ingress.options(**options).bind(config.model_dump_json(), handles)
+
+
+def app_builder(args: dict[str, str]) -> Any:
+    """``serve deploy`` entry point: ``args: {config: path/to/platform.yaml}``."""
+    import ray
+
+    if "config" not in args:
+        raise SignalsError("serve config args must name the platform config: args: {config: ...}")
+    config = load_config(Path(args["config"]))
+    return build_app(config, ray.cluster_resources())

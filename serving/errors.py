@@ -15,3 +15,15 @@ class NotFound(RequestError):
 
 class Unavailable(RequestError):
     """A backing store cannot be reached: maps to UNAVAILABLE."""
+
+
+class Unauthenticated(RequestError):
+    """No bearer token, or one no team holds: maps to UNAUTHENTICATED."""
+
+
+class PermissionDenied(RequestError):
+    """The caller's team may not call this feature service or model: maps to PERMISSION_DENIED."""
+
+
+class Overloaded(RequestError):
+    """More requests in flight than the replica takes: maps to RESOURCE_EXHAUSTED."""

@@ -1,18 +1,30 @@
-"""Model scoring, independent of any transport: which models exist, and how online features
-become the network's input tensor."""
+"""Model scoring, independent of any transport: which models and versions exist, how online
+features become the network's input tensor, and how a policy model's score becomes a decision."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models import CARD_FILE, ModelCard, latest_version
+from content_signals.models import CARD_FILE, ModelCard
+from serving.data_plane import FeatureResult
+from serving.decoding import NOT_FOUND, PRESENT
 from serving.errors import InvalidRequest, NotFound
-from serving.features import OnlineFeatures, Status
+
+
+class Decision(IntEnum):
+    """Mirrors content_signals.v1.Decision."""
+
+    UNSPECIFIED = 0
+    ALLOW = 1
+    REVIEW = 2
+    BLOCK = 3
 
 
 @dataclass(frozen=True)
@@ -21,52 +33,95 @@ class ServedModel:
     path: Path
 
 
-def discover_models(layout: DataLayout) -> dict[str, ServedModel]:
-    """The latest version of every trained model under the data directory."""
-    import json
+@dataclass(frozen=True)
+class ModelVersions:
+    """Every stored version of one model; ``latest`` is what a request without a version gets."""
 
-    models: dict[str, ServedModel] = {}
+    name: str
+    versions: dict[str, ServedModel]
+
+    @property
+    def latest(self) -> ServedModel:
+        return self.versions[max(self.versions, key=lambda v: int(v.lstrip("v")))]
+
+    def version(self, version: str) -> ServedModel:
+        if not version:
+            return self.latest
+        if version not in self.versions:
+            known = ", ".join(sorted(self.versions, key=lambda v: int(v.lstrip("v"))))
+            raise NotFound(f"model {self.name!r} has no version {version!r} (versions: {known})")
+        return self.versions[version]
+
+
+def discover_models(layout: DataLayout) -> dict[str, ModelVersions]:
+    """Every complete version (card and weights present) of every model under the data directory."""
+    models: dict[str, ModelVersions] = {}
     root = layout.root / "models"
     for model_root in sorted(root.iterdir()) if root.exists() else []:
-        version = latest_version(model_root)
-        if version is None:
-            continue
-        path = model_root / version
-        card = ModelCard(**json.loads((path / CARD_FILE).read_text()))
-        models[card.name] = ServedModel(card=card, path=path)
+        versions: dict[str, ServedModel] = {}
+        for path in sorted(model_root.glob("v*")):
+            if not path.name[1:].isdigit() or not (path / CARD_FILE).exists():
+                continue
+            card = ModelCard(**json.loads((path / CARD_FILE).read_text()))
+            versions[card.version] = ServedModel(card=card, path=path)
+        if versions:
+            models[model_root.name] = ModelVersions(model_root.name, versions)
     return models
 
 
-def choose_model(models: dict[str, ServedModel], name: str) -> ServedModel:
+def choose_model(models: dict[str, ModelVersions], name: str, version: str = "") -> ServedModel:
     if not name:
         raise InvalidRequest("model must be set")
     if name not in models:
         known = ", ".join(sorted(models)) or "none"
         raise NotFound(f"unknown model {name!r} (served models: {known})")
-    return models[name]
+    return models[name].version(version)
 
 
-def model_inputs(card: ModelCard, features: OnlineFeatures) -> tuple[np.ndarray, list[int]]:
+def model_inputs(card: ModelCard, features: FeatureResult) -> tuple[np.ndarray, list[int]]:
     """Standardised float32 inputs, one row per id, and the count of imputed features per row.
 
-    A feature with no online value is imputed with its training mean, which is 0 after
-    standardisation; the count lets callers see how much of a score rests on imputation.
+    A feature with no usable online value (not found, null, or past its TTL) is imputed with its
+    training mean, which is 0 after standardisation; the count lets callers see how much of a
+    score rests on imputation.
     """
-    try:
-        columns = [features.feature_names.index(name) for name in card.features]
-    except ValueError as exc:
+    by_name = {c.spec.name: c for c in features.columns} | {c.spec.ref: c for c in features.columns}
+    missing_names = [name for name in card.features if name not in by_name]
+    if missing_names:
         raise SignalsError(
             f"model {card.name} {card.version} needs features that {features.feature_service} "
-            f"does not serve: {exc}"
-        ) from exc
+            f"does not serve: {', '.join(missing_names)}"
+        )
+    raw = np.full((len(features.content_ids), len(card.features)), np.nan)
+    for j, name in enumerate(card.features):
+        column = by_name[name]
+        present = column.statuses == PRESENT
+        if isinstance(column.values, np.ndarray):
+            raw[present, j] = column.values[present].astype(np.float64)
     means = np.asarray(card.feature_means, dtype=np.float64)
     stds = np.asarray(card.feature_stds, dtype=np.float64)
-    raw = np.full((len(features.rows), len(columns)), np.nan)
-    for i, row in enumerate(features.rows):
-        for j, column in enumerate(columns):
-            cell = row[column]
-            if cell.status == Status.PRESENT and cell.value is not None:
-                raw[i, j] = float(cell.value)
     missing = np.isnan(raw).sum(axis=1).astype(int).tolist()
     standardised = np.nan_to_num((raw - means) / stds, nan=0.0).astype(np.float32)
     return standardised, missing
+
+
+def found_items(features: FeatureResult) -> list[bool]:
+    """Per item: does the online store hold a row of it in any of the features' views?"""
+    found = np.zeros(len(features.content_ids), dtype=bool)
+    for column in features.columns:
+        if not column.spec.request_time:
+            found |= column.statuses != NOT_FOUND
+    return found.tolist()
+
+
+def decisions(card: ModelCard, scores: np.ndarray) -> tuple[list[Decision], list[float]]:
+    """ALLOW / REVIEW / BLOCK per score from the card's stored thresholds, and the threshold that
+    decided each; UNSPECIFIED (and 0) for a model without a policy."""
+    review, block = card.review_threshold, card.block_threshold
+    if review is None or block is None:
+        return [Decision.UNSPECIFIED] * len(scores), [0.0] * len(scores)
+    chosen = np.where(
+        scores >= block, Decision.BLOCK, np.where(scores >= review, Decision.REVIEW, Decision.ALLOW)
+    )
+    thresholds = np.where(chosen == Decision.BLOCK, block, review)
+    return [Decision(int(d)) for d in chosen], thresholds.astype(float).tolist()

@@ -37,7 +37,9 @@ def platform_config(tmp_path_factory: pytest.TempPathFactory) -> PlatformConfig:
         overrides={
             "data_dir": str(data_dir),
             "spark": {"master": "local[2]", "shuffle_partitions": 2},
-            "serving": {"grpc_port": free_port(), "max_entities_per_request": 50},
+            # The pipeline's dates are fixed in the past (2026-01), older than every view's TTL:
+            # serve them as they were rather than as OUTSIDE_MAX_AGE.
+            "serving": {"grpc_port": free_port(), "max_entities_per_request": 50, "enforce_ttl": False},
         }
     )
     prepare_process(config)

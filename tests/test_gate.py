@@ -73,19 +73,23 @@ def test_a_bad_batch_is_quarantined_and_the_previous_values_keep_serving(  # typ
         publish(pipeline.config, bad_day)
 
     # The online store still serves the last good partition, through the public gRPC API.
+    # The items the bad batch broke (a negative duration, a copy without an id).
+    ids = [rows[1]["content_id"], rows[2]["content_id"]]
     expected = {
-        row["content_id"]: row
+        row["content_id"]: row.asDict()
         for row in spark.read.parquet(str(layout.signal_partition("content_metadata", pipeline.feature_day)))
-        .where(F.col("content_id").isin("c000001", "c000002"))
+        .where(F.col("content_id").isin(*ids))
         .collect()
     }
-    with SignalsClient(server) as client:
-        response = client.get_online_features("ranking_v1", ["c000001", "c000002"])
-    for entity in response.entities:
-        values = dict(zip(response.feature_names, entity.values, strict=True))
-        assert value_of(values["duration_seconds"]) == expected[entity.content_id]["duration_seconds"]
-        for name in CONTENT_METADATA.signal_names:
-            assert values[name].status == pb.FEATURE_STATUS_PRESENT
-            assert values[name].event_timestamp.ToDatetime().date() == (
-                partition_timestamp(pipeline.feature_day).date()
-            )
+    good_stamp = int(partition_timestamp(pipeline.feature_day).timestamp() * 1_000_000)
+    with SignalsClient(server, timeout_s=30.0) as client:
+        response = client.get_online_features(ids, feature_service="ranking_v1")
+    assert response.content_ids == ids
+    for name in CONTENT_METADATA.signal_names:
+        column = response.column(f"content_metadata:{name}")
+        for row, content_id in enumerate(ids):
+            wanted = expected[content_id][name]
+            status = pb.FEATURE_STATUS_PRESENT if wanted is not None else pb.FEATURE_STATUS_NULL_VALUE
+            assert column.statuses[row] == status, (content_id, name)
+            assert value_of(column, row) == wanted, (content_id, name)
+            assert column.event_timestamps_us[row] == good_stamp, (content_id, name)

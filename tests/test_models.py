@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from content_signals.errors import SignalsError
+from content_signals.layout import DataLayout
 from content_signals.models import ModelCard, QualityNet, latest_version, load_model, next_version, save_model
 from serving.app import model_gpus
-from serving.features import FeatureCell, OnlineFeatures, Status
-from serving.scoring import model_inputs
+from serving.catalog import FeatureSpec, ValueType
+from serving.data_plane import FeatureColumn, FeatureResult
+from serving.decoding import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT
+from serving.errors import InvalidRequest, NotFound
+from serving.scoring import Decision, choose_model, decisions, discover_models, found_items, model_inputs
 
 CARD = ModelCard(
     name="quality",
@@ -24,6 +31,18 @@ CARD = ModelCard(
     training_partition="2026-01-07",
     trained_at=datetime.now(UTC).isoformat(),
 )
+POLICY = replace(CARD, review_threshold=0.5, block_threshold=0.9)
+STAMP = int(datetime(2026, 1, 8, tzinfo=UTC).timestamp() * 1_000_000)
+
+
+def _column(view: str, name: str, kind: ValueType, values: Any, statuses: list[int]) -> FeatureColumn:
+    status = np.array(statuses, dtype=np.int32)
+    return FeatureColumn(
+        spec=FeatureSpec(view, name, kind, ttl_seconds=86_400),
+        values=values,
+        statuses=status,
+        micros=np.where(status == NOT_FOUND, 0, STAMP).astype(np.int64),
+    )
 
 
 def test_weights_round_trip_through_safetensors_without_pickle(tmp_path: Path) -> None:
@@ -39,22 +58,110 @@ def test_weights_round_trip_through_safetensors_without_pickle(tmp_path: Path) -
 
 
 def test_missing_features_are_imputed_with_the_training_mean_and_counted() -> None:
-    stamp = datetime(2026, 1, 8, tzinfo=UTC)
-    features = OnlineFeatures(
+    # Rows: x has both inputs; y is unknown (NOT_FOUND); z has a stored null for a and a stale b
+    # (OUTSIDE_MAX_AGE, whose value is still in the array and must not be used); w has a real 0
+    # for a (the type's default, PRESENT) and a stored null for b.
+    features = FeatureResult(
         feature_service="ranking_v1",
-        feature_names=["b", "label", "a"],
-        content_ids=["x", "y"],
-        rows=[
-            [FeatureCell(1.0, Status.PRESENT, stamp), FeatureCell("s", Status.PRESENT, stamp),
-             FeatureCell(14, Status.PRESENT, stamp)],
-            [FeatureCell(None, Status.NOT_FOUND, None), FeatureCell(None, Status.NOT_FOUND, None),
-             FeatureCell(None, Status.PRESENT, stamp)],
+        version="ranking_v1@00000000",
+        content_ids=["x", "y", "z", "w"],
+        columns=[
+            _column("engagement", "b", ValueType.DOUBLE, np.array([1.0, 0.0, 99.0, 0.0]),
+                    [PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE, NULL_VALUE]),
+            _column("metadata", "label", ValueType.STRING, ["s", "", "t", "u"],
+                    [PRESENT, NOT_FOUND, PRESENT, PRESENT]),
+            _column("metadata", "a", ValueType.INT64, np.array([14, 0, 0, 0], dtype=np.int64),
+                    [PRESENT, NOT_FOUND, NULL_VALUE, PRESENT]),
         ],
     )  # fmt: skip
     inputs, missing = model_inputs(CARD, features)
-    np.testing.assert_allclose(inputs, [[2.0, 1.0], [0.0, 0.0]])
+    np.testing.assert_allclose(inputs, [[2.0, 1.0], [0.0, 0.0], [0.0, 0.0], [-5.0, 0.0]])
     assert inputs.dtype == np.float32
-    assert missing == [0, 2]
+    assert missing == [0, 2, 2, 1]
+    # Only NOT_FOUND in every stored view means the item is unknown; a null or stale row exists.
+    assert found_items(features) == [True, False, True, True]
+
+    # A card may name its inputs by reference ("view:feature") as well as by name.
+    by_ref = replace(CARD, features=["metadata:a", "engagement:b"])
+    np.testing.assert_array_equal(model_inputs(by_ref, features)[0], inputs)
+
+
+def test_a_model_input_the_service_does_not_serve_is_an_error() -> None:
+    features = FeatureResult(
+        "ranking_v1",
+        "ranking_v1@00000000",
+        ["x"],
+        [_column("metadata", "a", ValueType.INT64, np.array([1]), [PRESENT])],
+    )
+    with pytest.raises(SignalsError, match="b"):
+        model_inputs(CARD, features)
+
+
+def test_request_time_features_do_not_make_an_item_found() -> None:
+    computed = _column(
+        "upload_text_features", "upload_title_length", ValueType.INT64, np.array([3]), [PRESENT]
+    )
+    computed = replace(computed, spec=replace(computed.spec, ttl_seconds=0, request_time=True))
+    stored = _column("creator_profile", "catalogue_size", ValueType.INT64, np.array([0]), [NOT_FOUND])
+    assert found_items(FeatureResult("upload_safety_v1", "v", ["upload-1"], [computed, stored])) == [False]
+
+
+def test_decisions_follow_the_thresholds_and_a_score_at_a_threshold_goes_up() -> None:
+    scores = np.array([0.0, 0.4999, 0.5, 0.8999, 0.9, 1.0])
+    chosen, thresholds = decisions(POLICY, scores)
+    assert chosen == [Decision.ALLOW, Decision.ALLOW, Decision.REVIEW, Decision.REVIEW, Decision.BLOCK,
+                      Decision.BLOCK]  # fmt: skip
+    # ALLOW reports the review threshold it stayed under; REVIEW and BLOCK the one they reached.
+    assert thresholds == [0.5, 0.5, 0.5, 0.5, 0.9, 0.9]
+    # The network's scores are float32: a float32 score equal to a threshold reaches it too.
+    chosen, _ = decisions(POLICY, np.array([0.5, 0.9], dtype=np.float32))
+    assert chosen == [Decision.REVIEW, Decision.BLOCK]
+
+    # Equal thresholds are allowed: no REVIEW band, a score at the threshold is blocked.
+    strict = replace(CARD, review_threshold=0.7, block_threshold=0.7)
+    assert decisions(strict, np.array([0.69, 0.7]))[0] == [Decision.ALLOW, Decision.BLOCK]
+
+
+def test_a_model_without_a_policy_has_no_decisions() -> None:
+    assert decisions(CARD, np.array([0.1, 0.95])) == ([Decision.UNSPECIFIED] * 2, [0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("review", "block"),
+    [(0.9, 0.5), (0.5, None), (None, 0.9), (-0.1, 0.5), (0.5, 1.5)],
+)
+def test_a_model_card_refuses_inconsistent_thresholds(review: float | None, block: float | None) -> None:
+    with pytest.raises(SignalsError, match="threshold"):
+        replace(CARD, review_threshold=review, block_threshold=block)
+
+
+def test_discovered_models_serve_the_latest_version_unless_one_is_named(tmp_path: Path) -> None:
+    layout = DataLayout(tmp_path)
+    root = layout.model_dir("quality")
+    # v10 must beat v2: versions compare as numbers, not strings.
+    for version in ("v1", "v2", "v10"):
+        save_model(root, replace(CARD, version=version), QualityNet(2, [4]))
+    (root / "v11").mkdir()  # incomplete (no card): never served
+    (root / ".v12.tmp").mkdir()  # a save in progress
+    save_model(layout.model_dir("safety"), replace(POLICY, name="safety"), QualityNet(2, [4]))
+
+    models = discover_models(layout)
+    assert sorted(models) == ["quality", "safety"]
+    assert sorted(models["quality"].versions) == ["v1", "v10", "v2"]
+    latest = choose_model(models, "quality")
+    assert latest.card.version == "v10" and latest.path == root / "v10"
+    assert choose_model(models, "quality", "v2").card == replace(CARD, version="v2")
+    assert choose_model(models, "safety").card.review_threshold == 0.5
+
+    with pytest.raises(NotFound, match="v3"):
+        choose_model(models, "quality", "v3")
+    with pytest.raises(NotFound, match="v11"):
+        choose_model(models, "quality", "v11")
+    with pytest.raises(NotFound, match="nope"):
+        choose_model(models, "nope")
+    with pytest.raises(InvalidRequest):
+        choose_model(models, "")
+    assert discover_models(DataLayout(tmp_path / "empty")) == {}
 
 
 def test_a_gpu_request_on_a_cluster_without_gpus_falls_back_to_cpu() -> None:

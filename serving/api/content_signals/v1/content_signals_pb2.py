@@ -22,32 +22,65 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(content_signals/v1/content_signals.proto\x12\x12\x63ontent_signals.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"H\n\x18GetOnlineFeaturesRequest\x12\x17\n\x0f\x66\x65\x61ture_service\x18\x01 \x01(\t\x12\x13\n\x0b\x63ontent_ids\x18\x02 \x03(\t\"\xdb\x01\n\x0c\x46\x65\x61tureValue\x12\x15\n\x0bint64_value\x18\x01 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x02 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32!.content_signals.v1.FeatureStatus\x12\x33\n\x0f\x65vent_timestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04kind\"V\n\x0e\x45ntityFeatures\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x30\n\x06values\x18\x02 \x03(\x0b\x32 .content_signals.v1.FeatureValue\"\x81\x01\n\x19GetOnlineFeaturesResponse\x12\x17\n\x0f\x66\x65\x61ture_service\x18\x01 \x01(\t\x12\x15\n\rfeature_names\x18\x02 \x03(\t\x12\x34\n\x08\x65ntities\x18\x03 \x03(\x0b\x32\".content_signals.v1.EntityFeatures\"2\n\x0cScoreRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0b\x63ontent_ids\x18\x02 \x03(\t\"K\n\x0c\x43ontentScore\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x18\n\x10missing_features\x18\x03 \x01(\x05\"g\n\rScoreResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x30\n\x06scores\x18\x03 \x03(\x0b\x32 .content_signals.v1.ContentScore*\x8d\x01\n\rFeatureStatus\x12\x1e\n\x1a\x46\x45\x41TURE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46\x45\x41TURE_STATUS_PRESENT\x10\x01\x12\x1c\n\x18\x46\x45\x41TURE_STATUS_NOT_FOUND\x10\x02\x12\"\n\x1e\x46\x45\x41TURE_STATUS_OUTSIDE_MAX_AGE\x10\x03\x32\xd7\x01\n\x15\x43ontentSignalsService\x12p\n\x11GetOnlineFeatures\x12,.content_signals.v1.GetOnlineFeaturesRequest\x1a-.content_signals.v1.GetOnlineFeaturesResponse\x12L\n\x05Score\x12 .content_signals.v1.ScoreRequest\x1a!.content_signals.v1.ScoreResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(content_signals/v1/content_signals.proto\x12\x12\x63ontent_signals.v1\"g\n\x0cRequestInput\x12\x15\n\rstring_values\x18\x01 \x03(\t\x12\x15\n\rdouble_values\x18\x02 \x03(\x01\x12\x14\n\x0cint64_values\x18\x03 \x03(\x03\x12\x13\n\x0b\x62ool_values\x18\x04 \x03(\x08\"\x8f\x02\n\x18GetOnlineFeaturesRequest\x12\x17\n\x0f\x66\x65\x61ture_service\x18\x01 \x01(\t\x12\x13\n\x0b\x63ontent_ids\x18\x02 \x03(\t\x12\x14\n\x0c\x66\x65\x61ture_refs\x18\x03 \x03(\t\x12W\n\x0erequest_inputs\x18\x04 \x03(\x0b\x32?.content_signals.v1.GetOnlineFeaturesRequest.RequestInputsEntry\x1aV\n\x12RequestInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .content_signals.v1.RequestInput:\x02\x38\x01\"\x1d\n\x0b\x46loatVector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xad\x02\n\rFeatureColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x1d.content_signals.v1.ValueType\x12\x14\n\x0cint64_values\x18\x03 \x03(\x03\x12\x15\n\rdouble_values\x18\x04 \x03(\x01\x12\x15\n\rstring_values\x18\x05 \x03(\t\x12\x13\n\x0b\x62ool_values\x18\x06 \x03(\x08\x12\x36\n\rvector_values\x18\x07 \x03(\x0b\x32\x1f.content_signals.v1.FloatVector\x12\x33\n\x08statuses\x18\x08 \x03(\x0e\x32!.content_signals.v1.FeatureStatus\x12\x1b\n\x13\x65vent_timestamps_us\x18\t \x03(\x03\"\xc5\x01\n\x19GetOnlineFeaturesResponse\x12\x17\n\x0f\x66\x65\x61ture_service\x18\x01 \x01(\t\x12\x15\n\rfeature_names\x18\x02 \x03(\t\x12\x13\n\x0b\x63ontent_ids\x18\x04 \x03(\t\x12\x32\n\x07\x63olumns\x18\x05 \x03(\x0b\x32!.content_signals.v1.FeatureColumn\x12\x1f\n\x17\x66\x65\x61ture_service_version\x18\x06 \x01(\tJ\x04\x08\x03\x10\x04R\x08\x65ntities\"\xee\x01\n\x0cScoreRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0b\x63ontent_ids\x18\x02 \x03(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12K\n\x0erequest_inputs\x18\x04 \x03(\x0b\x32\x33.content_signals.v1.ScoreRequest.RequestInputsEntry\x1aV\n\x12RequestInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .content_signals.v1.RequestInput:\x02\x38\x01\"\xa6\x01\n\x0c\x43ontentScore\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x18\n\x10missing_features\x18\x03 \x01(\x05\x12.\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x1c.content_signals.v1.Decision\x12\x1a\n\x12\x64\x65\x63ision_threshold\x18\x05 \x01(\x01\x12\r\n\x05\x66ound\x18\x06 \x01(\x08\"\x9b\x01\n\rScoreResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x30\n\x06scores\x18\x03 \x03(\x0b\x32 .content_signals.v1.ContentScore\x12\x32\n\x06policy\x18\x04 \x01(\x0b\x32\".content_signals.v1.DecisionPolicy\"C\n\x0e\x44\x65\x63isionPolicy\x12\x18\n\x10review_threshold\x18\x01 \x01(\x01\x12\x17\n\x0f\x62lock_threshold\x18\x02 \x01(\x01\"\x1c\n\x1aListFeatureServicesRequest\"a\n\x0b\x46\x65\x61tureInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x1d.content_signals.v1.ValueType\x12\x17\n\x0fmax_age_seconds\x18\x03 \x01(\x03\"\x8e\x02\n\x12\x46\x65\x61tureServiceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x31\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32\x1f.content_signals.v1.FeatureInfo\x12Q\n\x0erequest_inputs\x18\x04 \x03(\x0b\x32\x39.content_signals.v1.FeatureServiceInfo.RequestInputsEntry\x1aS\n\x12RequestInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0e\x32\x1d.content_signals.v1.ValueType:\x02\x38\x01\"_\n\x1bListFeatureServicesResponse\x12@\n\x10\x66\x65\x61ture_services\x18\x01 \x03(\x0b\x32&.content_signals.v1.FeatureServiceInfo\"\x13\n\x11ListModelsRequest\"\x89\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08versions\x18\x03 \x03(\t\x12\x17\n\x0f\x66\x65\x61ture_service\x18\x04 \x01(\t\x12\x32\n\x06policy\x18\x05 \x01(\x0b\x32\".content_signals.v1.DecisionPolicy\"C\n\x12ListModelsResponse\x12-\n\x06models\x18\x01 \x03(\x0b\x32\x1d.content_signals.v1.ModelInfo*\xac\x01\n\rFeatureStatus\x12\x1e\n\x1a\x46\x45\x41TURE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46\x45\x41TURE_STATUS_PRESENT\x10\x01\x12\x1c\n\x18\x46\x45\x41TURE_STATUS_NOT_FOUND\x10\x02\x12\"\n\x1e\x46\x45\x41TURE_STATUS_OUTSIDE_MAX_AGE\x10\x03\x12\x1d\n\x19\x46\x45\x41TURE_STATUS_NULL_VALUE\x10\x04*\x9d\x01\n\tValueType\x12\x1a\n\x16VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10VALUE_TYPE_INT64\x10\x01\x12\x15\n\x11VALUE_TYPE_DOUBLE\x10\x02\x12\x15\n\x11VALUE_TYPE_STRING\x10\x03\x12\x13\n\x0fVALUE_TYPE_BOOL\x10\x04\x12\x1b\n\x17VALUE_TYPE_FLOAT_VECTOR\x10\x05*a\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x13\n\x0f\x44\x45\x43ISION_REVIEW\x10\x02\x12\x12\n\x0e\x44\x45\x43ISION_BLOCK\x10\x03\x32\xac\x03\n\x15\x43ontentSignalsService\x12p\n\x11GetOnlineFeatures\x12,.content_signals.v1.GetOnlineFeaturesRequest\x1a-.content_signals.v1.GetOnlineFeaturesResponse\x12L\n\x05Score\x12 .content_signals.v1.ScoreRequest\x1a!.content_signals.v1.ScoreResponse\x12v\n\x13ListFeatureServices\x12..content_signals.v1.ListFeatureServicesRequest\x1a/.content_signals.v1.ListFeatureServicesResponse\x12[\n\nListModels\x12%.content_signals.v1.ListModelsRequest\x1a&.content_signals.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'serving.api.content_signals.v1.content_signals_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FEATURESTATUS']._serialized_start=848
-  _globals['_FEATURESTATUS']._serialized_end=989
-  _globals['_GETONLINEFEATURESREQUEST']._serialized_start=97
-  _globals['_GETONLINEFEATURESREQUEST']._serialized_end=169
-  _globals['_FEATUREVALUE']._serialized_start=172
-  _globals['_FEATUREVALUE']._serialized_end=391
-  _globals['_ENTITYFEATURES']._serialized_start=393
-  _globals['_ENTITYFEATURES']._serialized_end=479
-  _globals['_GETONLINEFEATURESRESPONSE']._serialized_start=482
-  _globals['_GETONLINEFEATURESRESPONSE']._serialized_end=611
-  _globals['_SCOREREQUEST']._serialized_start=613
-  _globals['_SCOREREQUEST']._serialized_end=663
-  _globals['_CONTENTSCORE']._serialized_start=665
-  _globals['_CONTENTSCORE']._serialized_end=740
-  _globals['_SCORERESPONSE']._serialized_start=742
-  _globals['_SCORERESPONSE']._serialized_end=845
-  _globals['_CONTENTSIGNALSSERVICE']._serialized_start=992
-  _globals['_CONTENTSIGNALSSERVICE']._serialized_end=1207
+  _globals['_GETONLINEFEATURESREQUEST_REQUESTINPUTSENTRY']._loaded_options = None
+  _globals['_GETONLINEFEATURESREQUEST_REQUESTINPUTSENTRY']._serialized_options = b'8\001'
+  _globals['_SCOREREQUEST_REQUESTINPUTSENTRY']._loaded_options = None
+  _globals['_SCOREREQUEST_REQUESTINPUTSENTRY']._serialized_options = b'8\001'
+  _globals['_FEATURESERVICEINFO_REQUESTINPUTSENTRY']._loaded_options = None
+  _globals['_FEATURESERVICEINFO_REQUESTINPUTSENTRY']._serialized_options = b'8\001'
+  _globals['_FEATURESTATUS']._serialized_start=2345
+  _globals['_FEATURESTATUS']._serialized_end=2517
+  _globals['_VALUETYPE']._serialized_start=2520
+  _globals['_VALUETYPE']._serialized_end=2677
+  _globals['_DECISION']._serialized_start=2679
+  _globals['_DECISION']._serialized_end=2776
+  _globals['_REQUESTINPUT']._serialized_start=64
+  _globals['_REQUESTINPUT']._serialized_end=167
+  _globals['_GETONLINEFEATURESREQUEST']._serialized_start=170
+  _globals['_GETONLINEFEATURESREQUEST']._serialized_end=441
+  _globals['_GETONLINEFEATURESREQUEST_REQUESTINPUTSENTRY']._serialized_start=355
+  _globals['_GETONLINEFEATURESREQUEST_REQUESTINPUTSENTRY']._serialized_end=441
+  _globals['_FLOATVECTOR']._serialized_start=443
+  _globals['_FLOATVECTOR']._serialized_end=472
+  _globals['_FEATURECOLUMN']._serialized_start=475
+  _globals['_FEATURECOLUMN']._serialized_end=776
+  _globals['_GETONLINEFEATURESRESPONSE']._serialized_start=779
+  _globals['_GETONLINEFEATURESRESPONSE']._serialized_end=976
+  _globals['_SCOREREQUEST']._serialized_start=979
+  _globals['_SCOREREQUEST']._serialized_end=1217
+  _globals['_SCOREREQUEST_REQUESTINPUTSENTRY']._serialized_start=355
+  _globals['_SCOREREQUEST_REQUESTINPUTSENTRY']._serialized_end=441
+  _globals['_CONTENTSCORE']._serialized_start=1220
+  _globals['_CONTENTSCORE']._serialized_end=1386
+  _globals['_SCORERESPONSE']._serialized_start=1389
+  _globals['_SCORERESPONSE']._serialized_end=1544
+  _globals['_DECISIONPOLICY']._serialized_start=1546
+  _globals['_DECISIONPOLICY']._serialized_end=1613
+  _globals['_LISTFEATURESERVICESREQUEST']._serialized_start=1615
+  _globals['_LISTFEATURESERVICESREQUEST']._serialized_end=1643
+  _globals['_FEATUREINFO']._serialized_start=1645
+  _globals['_FEATUREINFO']._serialized_end=1742
+  _globals['_FEATURESERVICEINFO']._serialized_start=1745
+  _globals['_FEATURESERVICEINFO']._serialized_end=2015
+  _globals['_FEATURESERVICEINFO_REQUESTINPUTSENTRY']._serialized_start=1932
+  _globals['_FEATURESERVICEINFO_REQUESTINPUTSENTRY']._serialized_end=2015
+  _globals['_LISTFEATURESERVICESRESPONSE']._serialized_start=2017
+  _globals['_LISTFEATURESERVICESRESPONSE']._serialized_end=2112
+  _globals['_LISTMODELSREQUEST']._serialized_start=2114
+  _globals['_LISTMODELSREQUEST']._serialized_end=2133
+  _globals['_MODELINFO']._serialized_start=2136
+  _globals['_MODELINFO']._serialized_end=2273
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2275
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2342
+  _globals['_CONTENTSIGNALSSERVICE']._serialized_start=2779
+  _globals['_CONTENTSIGNALSSERVICE']._serialized_end=3207
 # @@protoc_insertion_point(module_scope)

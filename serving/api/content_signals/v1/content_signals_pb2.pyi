@@ -1,6 +1,3 @@
-import datetime
-
-from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -16,77 +13,226 @@ class FeatureStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FEATURE_STATUS_PRESENT: _ClassVar[FeatureStatus]
     FEATURE_STATUS_NOT_FOUND: _ClassVar[FeatureStatus]
     FEATURE_STATUS_OUTSIDE_MAX_AGE: _ClassVar[FeatureStatus]
+    FEATURE_STATUS_NULL_VALUE: _ClassVar[FeatureStatus]
+
+class ValueType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VALUE_TYPE_UNSPECIFIED: _ClassVar[ValueType]
+    VALUE_TYPE_INT64: _ClassVar[ValueType]
+    VALUE_TYPE_DOUBLE: _ClassVar[ValueType]
+    VALUE_TYPE_STRING: _ClassVar[ValueType]
+    VALUE_TYPE_BOOL: _ClassVar[ValueType]
+    VALUE_TYPE_FLOAT_VECTOR: _ClassVar[ValueType]
+
+class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_UNSPECIFIED: _ClassVar[Decision]
+    DECISION_ALLOW: _ClassVar[Decision]
+    DECISION_REVIEW: _ClassVar[Decision]
+    DECISION_BLOCK: _ClassVar[Decision]
 FEATURE_STATUS_UNSPECIFIED: FeatureStatus
 FEATURE_STATUS_PRESENT: FeatureStatus
 FEATURE_STATUS_NOT_FOUND: FeatureStatus
 FEATURE_STATUS_OUTSIDE_MAX_AGE: FeatureStatus
+FEATURE_STATUS_NULL_VALUE: FeatureStatus
+VALUE_TYPE_UNSPECIFIED: ValueType
+VALUE_TYPE_INT64: ValueType
+VALUE_TYPE_DOUBLE: ValueType
+VALUE_TYPE_STRING: ValueType
+VALUE_TYPE_BOOL: ValueType
+VALUE_TYPE_FLOAT_VECTOR: ValueType
+DECISION_UNSPECIFIED: Decision
+DECISION_ALLOW: Decision
+DECISION_REVIEW: Decision
+DECISION_BLOCK: Decision
+
+class RequestInput(_message.Message):
+    __slots__ = ("string_values", "double_values", "int64_values", "bool_values")
+    STRING_VALUES_FIELD_NUMBER: _ClassVar[int]
+    DOUBLE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    INT64_VALUES_FIELD_NUMBER: _ClassVar[int]
+    BOOL_VALUES_FIELD_NUMBER: _ClassVar[int]
+    string_values: _containers.RepeatedScalarFieldContainer[str]
+    double_values: _containers.RepeatedScalarFieldContainer[float]
+    int64_values: _containers.RepeatedScalarFieldContainer[int]
+    bool_values: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, string_values: _Optional[_Iterable[str]] = ..., double_values: _Optional[_Iterable[float]] = ..., int64_values: _Optional[_Iterable[int]] = ..., bool_values: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class GetOnlineFeaturesRequest(_message.Message):
-    __slots__ = ("feature_service", "content_ids")
+    __slots__ = ("feature_service", "content_ids", "feature_refs", "request_inputs")
+    class RequestInputsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: RequestInput
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[RequestInput, _Mapping]] = ...) -> None: ...
     FEATURE_SERVICE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_REFS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_INPUTS_FIELD_NUMBER: _ClassVar[int]
     feature_service: str
     content_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, feature_service: _Optional[str] = ..., content_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    feature_refs: _containers.RepeatedScalarFieldContainer[str]
+    request_inputs: _containers.MessageMap[str, RequestInput]
+    def __init__(self, feature_service: _Optional[str] = ..., content_ids: _Optional[_Iterable[str]] = ..., feature_refs: _Optional[_Iterable[str]] = ..., request_inputs: _Optional[_Mapping[str, RequestInput]] = ...) -> None: ...
 
-class FeatureValue(_message.Message):
-    __slots__ = ("int64_value", "double_value", "string_value", "bool_value", "status", "event_timestamp")
-    INT64_VALUE_FIELD_NUMBER: _ClassVar[int]
-    DOUBLE_VALUE_FIELD_NUMBER: _ClassVar[int]
-    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
-    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    EVENT_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
-    int64_value: int
-    double_value: float
-    string_value: str
-    bool_value: bool
-    status: FeatureStatus
-    event_timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, int64_value: _Optional[int] = ..., double_value: _Optional[float] = ..., string_value: _Optional[str] = ..., bool_value: _Optional[bool] = ..., status: _Optional[_Union[FeatureStatus, str]] = ..., event_timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
-
-class EntityFeatures(_message.Message):
-    __slots__ = ("content_id", "values")
-    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+class FloatVector(_message.Message):
+    __slots__ = ("values",)
     VALUES_FIELD_NUMBER: _ClassVar[int]
-    content_id: str
-    values: _containers.RepeatedCompositeFieldContainer[FeatureValue]
-    def __init__(self, content_id: _Optional[str] = ..., values: _Optional[_Iterable[_Union[FeatureValue, _Mapping]]] = ...) -> None: ...
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class FeatureColumn(_message.Message):
+    __slots__ = ("name", "type", "int64_values", "double_values", "string_values", "bool_values", "vector_values", "statuses", "event_timestamps_us")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    INT64_VALUES_FIELD_NUMBER: _ClassVar[int]
+    DOUBLE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUES_FIELD_NUMBER: _ClassVar[int]
+    BOOL_VALUES_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_VALUES_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIMESTAMPS_US_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: ValueType
+    int64_values: _containers.RepeatedScalarFieldContainer[int]
+    double_values: _containers.RepeatedScalarFieldContainer[float]
+    string_values: _containers.RepeatedScalarFieldContainer[str]
+    bool_values: _containers.RepeatedScalarFieldContainer[bool]
+    vector_values: _containers.RepeatedCompositeFieldContainer[FloatVector]
+    statuses: _containers.RepeatedScalarFieldContainer[FeatureStatus]
+    event_timestamps_us: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[ValueType, str]] = ..., int64_values: _Optional[_Iterable[int]] = ..., double_values: _Optional[_Iterable[float]] = ..., string_values: _Optional[_Iterable[str]] = ..., bool_values: _Optional[_Iterable[bool]] = ..., vector_values: _Optional[_Iterable[_Union[FloatVector, _Mapping]]] = ..., statuses: _Optional[_Iterable[_Union[FeatureStatus, str]]] = ..., event_timestamps_us: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GetOnlineFeaturesResponse(_message.Message):
-    __slots__ = ("feature_service", "feature_names", "entities")
+    __slots__ = ("feature_service", "feature_names", "content_ids", "columns", "feature_service_version")
     FEATURE_SERVICE_FIELD_NUMBER: _ClassVar[int]
     FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
-    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_SERVICE_VERSION_FIELD_NUMBER: _ClassVar[int]
     feature_service: str
     feature_names: _containers.RepeatedScalarFieldContainer[str]
-    entities: _containers.RepeatedCompositeFieldContainer[EntityFeatures]
-    def __init__(self, feature_service: _Optional[str] = ..., feature_names: _Optional[_Iterable[str]] = ..., entities: _Optional[_Iterable[_Union[EntityFeatures, _Mapping]]] = ...) -> None: ...
+    content_ids: _containers.RepeatedScalarFieldContainer[str]
+    columns: _containers.RepeatedCompositeFieldContainer[FeatureColumn]
+    feature_service_version: str
+    def __init__(self, feature_service: _Optional[str] = ..., feature_names: _Optional[_Iterable[str]] = ..., content_ids: _Optional[_Iterable[str]] = ..., columns: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., feature_service_version: _Optional[str] = ...) -> None: ...
 
 class ScoreRequest(_message.Message):
-    __slots__ = ("model", "content_ids")
+    __slots__ = ("model", "content_ids", "model_version", "request_inputs")
+    class RequestInputsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: RequestInput
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[RequestInput, _Mapping]] = ...) -> None: ...
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CONTENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_INPUTS_FIELD_NUMBER: _ClassVar[int]
     model: str
     content_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, model: _Optional[str] = ..., content_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    model_version: str
+    request_inputs: _containers.MessageMap[str, RequestInput]
+    def __init__(self, model: _Optional[str] = ..., content_ids: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ..., request_inputs: _Optional[_Mapping[str, RequestInput]] = ...) -> None: ...
 
 class ContentScore(_message.Message):
-    __slots__ = ("content_id", "score", "missing_features")
+    __slots__ = ("content_id", "score", "missing_features", "decision", "decision_threshold", "found")
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     MISSING_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    DECISION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
     content_id: str
     score: float
     missing_features: int
-    def __init__(self, content_id: _Optional[str] = ..., score: _Optional[float] = ..., missing_features: _Optional[int] = ...) -> None: ...
+    decision: Decision
+    decision_threshold: float
+    found: bool
+    def __init__(self, content_id: _Optional[str] = ..., score: _Optional[float] = ..., missing_features: _Optional[int] = ..., decision: _Optional[_Union[Decision, str]] = ..., decision_threshold: _Optional[float] = ..., found: _Optional[bool] = ...) -> None: ...
 
 class ScoreResponse(_message.Message):
-    __slots__ = ("model", "model_version", "scores")
+    __slots__ = ("model", "model_version", "scores", "policy")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     model: str
     model_version: str
     scores: _containers.RepeatedCompositeFieldContainer[ContentScore]
-    def __init__(self, model: _Optional[str] = ..., model_version: _Optional[str] = ..., scores: _Optional[_Iterable[_Union[ContentScore, _Mapping]]] = ...) -> None: ...
+    policy: DecisionPolicy
+    def __init__(self, model: _Optional[str] = ..., model_version: _Optional[str] = ..., scores: _Optional[_Iterable[_Union[ContentScore, _Mapping]]] = ..., policy: _Optional[_Union[DecisionPolicy, _Mapping]] = ...) -> None: ...
+
+class DecisionPolicy(_message.Message):
+    __slots__ = ("review_threshold", "block_threshold")
+    REVIEW_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    review_threshold: float
+    block_threshold: float
+    def __init__(self, review_threshold: _Optional[float] = ..., block_threshold: _Optional[float] = ...) -> None: ...
+
+class ListFeatureServicesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FeatureInfo(_message.Message):
+    __slots__ = ("name", "type", "max_age_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: ValueType
+    max_age_seconds: int
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[ValueType, str]] = ..., max_age_seconds: _Optional[int] = ...) -> None: ...
+
+class FeatureServiceInfo(_message.Message):
+    __slots__ = ("name", "version", "features", "request_inputs")
+    class RequestInputsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ValueType
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ValueType, str]] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    features: _containers.RepeatedCompositeFieldContainer[FeatureInfo]
+    request_inputs: _containers.ScalarMap[str, ValueType]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., features: _Optional[_Iterable[_Union[FeatureInfo, _Mapping]]] = ..., request_inputs: _Optional[_Mapping[str, ValueType]] = ...) -> None: ...
+
+class ListFeatureServicesResponse(_message.Message):
+    __slots__ = ("feature_services",)
+    FEATURE_SERVICES_FIELD_NUMBER: _ClassVar[int]
+    feature_services: _containers.RepeatedCompositeFieldContainer[FeatureServiceInfo]
+    def __init__(self, feature_services: _Optional[_Iterable[_Union[FeatureServiceInfo, _Mapping]]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "version", "versions", "feature_service", "policy")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_SERVICE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    versions: _containers.RepeatedScalarFieldContainer[str]
+    feature_service: str
+    policy: DecisionPolicy
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., feature_service: _Optional[str] = ..., policy: _Optional[_Union[DecisionPolicy, _Mapping]] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...

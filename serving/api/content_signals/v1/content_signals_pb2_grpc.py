@@ -44,20 +44,44 @@ class ContentSignalsServiceStub:
                 request_serializer=content__signals_dot_v1_dot_content__signals__pb2.ScoreRequest.SerializeToString,
                 response_deserializer=content__signals_dot_v1_dot_content__signals__pb2.ScoreResponse.FromString,
                 _registered_method=True)
+        self.ListFeatureServices = channel.unary_unary(
+                '/content_signals.v1.ContentSignalsService/ListFeatureServices',
+                request_serializer=content__signals_dot_v1_dot_content__signals__pb2.ListFeatureServicesRequest.SerializeToString,
+                response_deserializer=content__signals_dot_v1_dot_content__signals__pb2.ListFeatureServicesResponse.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/content_signals.v1.ContentSignalsService/ListModels',
+                request_serializer=content__signals_dot_v1_dot_content__signals__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=content__signals_dot_v1_dot_content__signals__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class ContentSignalsServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetOnlineFeatures(self, request, context):
-        """Feature values for a list of content items, as named by a feature service (e.g. "ranking_v1").
+        """Feature values for a list of content items, by feature service or by explicit references.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Score(self, request, context):
-        """One model score per content item, computed from the item's online features.
+        """Model scores per content item, computed from the item's online features and request inputs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFeatureServices(self, request, context):
+        """The feature services the caller may read, with their features and types.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """The models the caller may call, with their versions and decision policies.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,6 +99,16 @@ def add_ContentSignalsServiceServicer_to_server(servicer, server):
                     servicer.Score,
                     request_deserializer=content__signals_dot_v1_dot_content__signals__pb2.ScoreRequest.FromString,
                     response_serializer=content__signals_dot_v1_dot_content__signals__pb2.ScoreResponse.SerializeToString,
+            ),
+            'ListFeatureServices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFeatureServices,
+                    request_deserializer=content__signals_dot_v1_dot_content__signals__pb2.ListFeatureServicesRequest.FromString,
+                    response_serializer=content__signals_dot_v1_dot_content__signals__pb2.ListFeatureServicesResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=content__signals_dot_v1_dot_content__signals__pb2.ListModelsRequest.FromString,
+                    response_serializer=content__signals_dot_v1_dot_content__signals__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +165,60 @@ class ContentSignalsService:
             '/content_signals.v1.ContentSignalsService/Score',
             content__signals_dot_v1_dot_content__signals__pb2.ScoreRequest.SerializeToString,
             content__signals_dot_v1_dot_content__signals__pb2.ScoreResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFeatureServices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/content_signals.v1.ContentSignalsService/ListFeatureServices',
+            content__signals_dot_v1_dot_content__signals__pb2.ListFeatureServicesRequest.SerializeToString,
+            content__signals_dot_v1_dot_content__signals__pb2.ListFeatureServicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/content_signals.v1.ContentSignalsService/ListModels',
+            content__signals_dot_v1_dot_content__signals__pb2.ListModelsRequest.SerializeToString,
+            content__signals_dot_v1_dot_content__signals__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,
