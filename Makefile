@@ -65,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_materialize
 	$(BIN)/python -m bench.bench_training_sets
 	$(BIN)/python -m bench.bench_serving
+	$(BIN)/python -m bench.bench_embedding
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache
