@@ -258,6 +258,27 @@ def train_quality(ctx: typer.Context, day: DateOption = None) -> None:
     train(config, spark_session(config.spark), partition, progress=say)
 
 
+@train_app.command("safety")
+def train_safety(
+    ctx: typer.Context,
+    corpus: Annotated[
+        Path,
+        typer.Option(help="Labelled texts in the Davidson format (columns: tweet, class 0/1/2)."),
+    ] = Path("../shared/data/text/davidson_labeled.csv"),
+    limit: Annotated[
+        int | None, typer.Option(min=30, help="Train on a stratified sample of this many texts.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training split.")] = 40,
+) -> None:
+    """Train the safety model (hate / offensive / neither) on a sentence-embedding head."""
+    from content_signals.safety_model import load_labelled_texts
+    from content_signals.safety_model import train_safety as train
+
+    config = config_of(ctx)
+    texts = load_labelled_texts(corpus, limit=limit)
+    train(config, texts, progress=say, epochs=epochs)
+
+
 @app.command()
 def serve(
     ctx: typer.Context,

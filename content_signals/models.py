@@ -21,6 +21,9 @@ from content_signals.errors import SignalsError
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "model.json"
 _VERSION_PATTERN = re.compile(r"^v(\d+)$")
+FEATURE_MLP = "feature_mlp"
+TEXT_CLASSIFIER = "text_classifier"
+MODEL_KINDS = (FEATURE_MLP, TEXT_CLASSIFIER)
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,18 @@ class ModelCard:
     # block_threshold it is blocked. None for models that only score.
     review_threshold: float | None = None
     block_threshold: float | None = None
+    # What the network reads: "feature_mlp" (the ``features`` above, one logit per item) or
+    # "text_classifier" (a sentence embedding from ``text_encoder``, one logit per class).
+    kind: str = FEATURE_MLP
+    classes: list[str] = field(default_factory=list)
+    # The encoder a text classifier's embeddings must come from (name, dimension, weights digest).
+    text_encoder: dict[str, Any] = field(default_factory=dict)
+    # Held-out evaluation beyond scalar metrics (test split fingerprint, confusion matrix, ...).
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise SignalsError(f"model {self.name} {self.version}: unknown kind {self.kind!r}")
         if (self.review_threshold is None) != (self.block_threshold is None):
             raise SignalsError(f"model {self.name} {self.version}: set both decision thresholds or neither")
         if self.review_threshold is not None and not (
@@ -77,7 +90,26 @@ class QualityNet(nn.Module):
         return self.layers(inputs).squeeze(-1)
 
 
-def build_network(card: ModelCard) -> QualityNet:
+class TextClassifierHead(nn.Module):
+    """A classification head: one logit per class from a sentence embedding."""
+
+    def __init__(self, embedding_dim: int, hidden_units: list[int], n_classes: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = embedding_dim
+        for units in hidden_units:
+            layers += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(0.2)]
+            width = units
+        layers.append(nn.Linear(width, n_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.layers(embeddings)
+
+
+def build_network(card: ModelCard) -> nn.Module:
+    if card.kind == TEXT_CLASSIFIER:
+        return TextClassifierHead(int(card.text_encoder["dimension"]), card.hidden_units, len(card.classes))
     return QualityNet(len(card.features), card.hidden_units)
 
 
@@ -110,7 +142,7 @@ def save_model(model_root: Path, card: ModelCard, network: nn.Module) -> Path:
     return target
 
 
-def load_model(model_dir: Path) -> tuple[ModelCard, QualityNet]:
+def load_model(model_dir: Path) -> tuple[ModelCard, nn.Module]:
     card_path, weights_path = model_dir / CARD_FILE, model_dir / WEIGHTS_FILE
     if not card_path.exists() or not weights_path.exists():
         raise SignalsError(f"no model artifact at {model_dir}")

@@ -12,7 +12,7 @@ import numpy as np
 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models import CARD_FILE, ModelCard
+from content_signals.models import CARD_FILE, FEATURE_MLP, ModelCard
 from serving.data_plane import FeatureResult
 from serving.decoding import NOT_FOUND, PRESENT
 from serving.errors import InvalidRequest, NotFound
@@ -63,6 +63,10 @@ def discover_models(layout: DataLayout) -> dict[str, ModelVersions]:
             if not path.name[1:].isdigit() or not (path / CARD_FILE).exists():
                 continue
             card = ModelCard(**json.loads((path / CARD_FILE).read_text()))
+            if card.kind != FEATURE_MLP:
+                # Score serves models over online features; text classifiers need request-time
+                # text, which Score does not take yet.
+                continue
             versions[card.version] = ServedModel(card=card, path=path)
         if versions:
             models[model_root.name] = ModelVersions(model_root.name, versions)

@@ -1,0 +1,136 @@
+"""The safety model on the real Davidson corpus: split, training on a slice, artifact, refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+from content_signals.config import PlatformConfig, load_config
+from content_signals.errors import SignalsError
+from content_signals.layout import DataLayout
+from content_signals.models import TEXT_CLASSIFIER, load_model
+from content_signals.safety_model import (
+    CLASSES,
+    SafetyTraining,
+    embed_corpus,
+    held_out_split,
+    load_labelled_texts,
+    normalise_text,
+    train_safety,
+)
+from content_signals.text_encoder import shared_encoder
+from serving.scoring import discover_models
+from tests.conftest import SHARED_DATA
+
+DAVIDSON = SHARED_DATA / "text" / "davidson_labeled.csv"
+SIGNALS = str(Path(sys.executable).parent / "signals")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlatformConfig, SafetyTraining]:
+    config = load_config(
+        overrides={
+            "data_dir": str(tmp_path_factory.mktemp("safety")),
+            "models": {"text_encoder": {"device": "cpu"}},
+        }
+    )
+    corpus = load_labelled_texts(DAVIDSON, limit=900)
+    return config, train_safety(config, corpus, epochs=15)
+
+
+def test_text_normalisation_keeps_roles_not_characters() -> None:
+    assert normalise_text("RT @bob_1: look https://t.co/x &amp; see") == "@user : look URL see"
+    assert normalise_text("  plain   text ") == "plain text"
+
+
+def test_the_held_out_split_is_fixed_disjoint_and_stratified() -> None:
+    corpus = load_labelled_texts(DAVIDSON)
+    assert len(corpus.texts) == 24_783
+    split = held_out_split(corpus.labels)
+    again = held_out_split(corpus.labels)
+    assert split.test_fingerprint == again.test_fingerprint
+    np.testing.assert_array_equal(split.test, again.test)
+    parts = [set(split.train.tolist()), set(split.validation.tolist()), set(split.test.tolist())]
+    assert sum(map(len, parts)) == len(corpus.labels) == len(set().union(*parts))
+    overall = np.bincount(corpus.labels) / len(corpus.labels)
+    for part in (split.train, split.validation, split.test):
+        np.testing.assert_allclose(np.bincount(corpus.labels[part]) / len(part), overall, atol=0.005)
+    assert held_out_split(corpus.labels, seed=1).test_fingerprint != split.test_fingerprint
+
+
+def test_a_sample_keeps_every_class(tmp_path: Path) -> None:
+    sample = load_labelled_texts(DAVIDSON, limit=300)
+    assert len(sample.texts) == 300
+    assert set(sample.labels.tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("text,label\nhello,1\n", "lacks column"),
+        ("tweet,class\nhello,7\n", "labels must be 0..2"),
+    ],
+)
+def test_a_malformed_corpus_is_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "corpus.csv"
+    path.write_text(content)
+    with pytest.raises(SignalsError, match=message):
+        load_labelled_texts(path)
+    with pytest.raises(SignalsError, match="not found"):
+        load_labelled_texts(tmp_path / "missing.csv")
+
+
+def test_training_on_a_slice_beats_the_majority_class_and_is_recorded(
+    trained: tuple[PlatformConfig, SafetyTraining],
+) -> None:
+    _, result = trained
+    card = result.card
+    assert card.kind == TEXT_CLASSIFIER and card.classes == list(CLASSES)
+    assert card.text_encoder["dimension"] == 384 and card.text_encoder["name"] == "all-MiniLM-L6-v2"
+    assert card.training_partition.startswith("davidson_labeled.csv@sha256:")
+    test_size = int(sum(sum(row) for row in result.confusion))
+    assert test_size == 180  # 20% of 900
+    labels = np.repeat(np.arange(3), [sum(row) for row in result.confusion])
+    majority = f1_score(labels, np.full_like(labels, np.bincount(labels).argmax()), average="weighted")
+    assert result.test_metrics["weighted_f1"] > majority + 0.05
+    for key in ("macro_f1", "hate_f1", "offensive_recall", "neither_precision", "macro_roc_auc"):
+        assert 0.0 <= card.metrics[f"test_{key}"] <= 1.0
+
+
+def test_the_saved_head_reloads_and_predicts_the_same(trained: tuple[PlatformConfig, SafetyTraining]) -> None:
+    config, result = trained
+    card, network = load_model(result.path)
+    assert card == result.card
+    texts = ["you are a wonderful person", "RT @x: what a trash game lol"]
+    embeddings = torch.from_numpy(
+        embed_corpus(shared_encoder(config.models.text_encoder), texts, lambda _line: None)
+    )
+    with torch.no_grad():
+        probabilities = torch.softmax(network(embeddings), dim=1).numpy()
+    assert probabilities.shape == (2, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_score_serving_skips_text_classifiers(trained: tuple[PlatformConfig, SafetyTraining]) -> None:
+    config, _ = trained
+    assert "safety" not in discover_models(DataLayout(config.data_dir))
+
+
+def test_cli_refuses_a_bad_corpus_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text\nhello\n")
+    result = subprocess.run(
+        [SIGNALS, "--data-dir", str(tmp_path / "data"), "train", "safety", "--corpus", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "lacks column" in result.stderr
+    assert not (tmp_path / "data" / "models").exists()
