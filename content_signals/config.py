@@ -182,8 +182,18 @@ class TextEncoderConfig(_Strict):
     torch_threads: int | None = Field(default=None, ge=1)
 
 
+class DecisionTargets(_Strict):
+    """What a policy model's thresholds must achieve on validation data."""
+
+    # Of the items blocked automatically, at least this share must really be positives.
+    block_precision: float = Field(default=0.95, gt=0, le=1)
+    # Of the positives not blocked, at least this share must reach a reviewer.
+    review_recall: float = Field(default=0.90, gt=0, le=1)
+
+
 class ModelsConfig(_Strict):
     text_encoder: TextEncoderConfig = Field(default_factory=TextEncoderConfig)
+    decision_targets: DecisionTargets = Field(default_factory=DecisionTargets)
 
 
 class PlatformConfig(_Strict):

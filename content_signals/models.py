@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from content_signals.decision_policy import NEVER
 from content_signals.errors import SignalsError
 
 WEIGHTS_FILE = "model.safetensors"
@@ -63,10 +64,11 @@ class ModelCard:
         if (self.review_threshold is None) != (self.block_threshold is None):
             raise SignalsError(f"model {self.name} {self.version}: set both decision thresholds or neither")
         if self.review_threshold is not None and not (
-            0.0 <= self.review_threshold <= self.block_threshold <= 1.0  # type: ignore[operator]
+            0.0 <= self.review_threshold <= self.block_threshold <= NEVER  # type: ignore[operator]
         ):
             raise SignalsError(
-                f"model {self.name} {self.version}: thresholds must satisfy 0 <= review <= block <= 1"
+                f"model {self.name} {self.version}: thresholds must satisfy 0 <= review <= block <= 1 "
+                f"(or block = {NEVER}: never block)"
             )
 
     def to_json(self) -> str:

@@ -27,6 +27,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from content_signals.config import PlatformConfig
+from content_signals.decision_policy import choose_thresholds, policy_outcomes
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.models import TEXT_CLASSIFIER, ModelCard, TextClassifierHead, next_version, save_model
@@ -34,6 +35,7 @@ from content_signals.text_encoder import TextEncoder, shared_encoder
 
 MODEL_NAME = "safety"
 CLASSES = ("hate", "offensive", "neither")
+NEITHER = CLASSES.index("neither")
 TEXT_COLUMN, LABEL_COLUMN = "tweet", "class"
 HIDDEN_UNITS = [256]
 TEST_SHARE = 0.2
@@ -203,6 +205,22 @@ def train_safety(
     ).tolist()
     metrics = {f"test_{k}": v for k, v in test_metrics.items()}
     metrics |= {"validation_weighted_f1": best_f1, "best_epoch": float(best_epoch)}
+
+    # The decision policy: thresholds on the unsafe probability, chosen on validation data.
+    targets = config.models.decision_targets
+    thresholds = choose_thresholds(
+        unsafe_score(_probabilities(head, x[split.validation])),
+        corpus.labels[split.validation] != NEITHER,
+        targets.block_precision,
+        targets.review_recall,
+    )
+    outcomes = policy_outcomes(unsafe_score(test_probabilities), test_labels != NEITHER, thresholds)
+    metrics |= {f"test_policy_{k}": v for k, v in outcomes.items()}
+    progress(
+        f"decision policy: review at {thresholds.review:.3f}, block at {thresholds.block:.3f}; on test "
+        f"{outcomes['automation_rate']:.1%} decided without review, block precision "
+        f"{outcomes['block_precision']:.3f}, unsafe allowed unreviewed {outcomes['missed_positive_rate']:.1%}"
+    )
     model_root = DataLayout(config.data_dir).model_dir(MODEL_NAME)
     card = ModelCard(
         name=MODEL_NAME,
@@ -224,7 +242,14 @@ def train_safety(
             "max_seq_length": encoder.info.max_seq_length,
             "weights_sha256": encoder.info.weights_sha256,
         },
-        evaluation={"test_split_fingerprint": split.test_fingerprint, "test_confusion": confusion},
+        evaluation={
+            "test_split_fingerprint": split.test_fingerprint,
+            "test_confusion": confusion,
+            "score": "unsafe probability: 1 - P(neither)",
+            "decision_targets": targets.model_dump(),
+        },
+        review_threshold=thresholds.review,
+        block_threshold=thresholds.block,
     )
     path = save_model(model_root, card, head)
     progress(
@@ -233,6 +258,11 @@ def train_safety(
         f"(best epoch {best_epoch}); saved to {path}"
     )
     return SafetyTraining(card=card, path=path, test_metrics=test_metrics, confusion=confusion)
+
+
+def unsafe_score(probabilities: np.ndarray) -> np.ndarray:
+    """The risk a decision is taken on: the probability of hate or offensive language."""
+    return 1.0 - probabilities[:, NEITHER]
 
 
 def _probabilities(head: nn.Module, embeddings: torch.Tensor) -> np.ndarray:

@@ -25,7 +25,7 @@ from content_signals.safety_model import (
     train_safety,
 )
 from content_signals.text_encoder import shared_encoder
-from serving.scoring import discover_models
+from serving.scoring import Decision, decisions, discover_models
 from tests.conftest import SHARED_DATA
 
 DAVIDSON = SHARED_DATA / "text" / "davidson_labeled.csv"
@@ -134,3 +134,23 @@ def test_cli_refuses_a_bad_corpus_with_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "lacks column" in result.stderr
     assert not (tmp_path / "data" / "models").exists()
+
+
+def test_the_decision_policy_is_stored_and_decides_consistently(
+    trained: tuple[PlatformConfig, SafetyTraining],
+) -> None:
+    _, result = trained
+    card = result.card
+    assert card.review_threshold is not None and card.block_threshold is not None
+    assert 0.0 <= card.review_threshold <= card.block_threshold
+    assert card.evaluation["decision_targets"] == {"block_precision": 0.95, "review_recall": 0.9}
+    rates = [card.metrics[f"test_policy_{k}"] for k in ("automation_rate", "review_rate")]
+    assert sum(rates) == pytest.approx(1.0)
+    review, block = card.review_threshold, card.block_threshold
+    boundary = {max(review - 1e-6, 0.0): Decision.ALLOW if review > 0 else Decision.REVIEW}
+    if review < block:
+        boundary[review] = Decision.REVIEW
+    boundary[block] = Decision.BLOCK
+    chosen, used = decisions(card, np.array(list(boundary)))
+    assert chosen == list(boundary.values())
+    assert used[-1] == block

@@ -1,0 +1,76 @@
+"""Decision thresholds on a risk score: ALLOW below review, REVIEW between, BLOCK at or above block.
+
+Thresholds are chosen on validation data to meet targets, then measured on the test split:
+
+- **block**: the lowest threshold at which the blocked items are at least ``block_precision``
+  positives. Lowest, because every item above it is decided without a reviewer.
+- **review**: the highest threshold at which ``review_recall`` of the positives *below block* still
+  reach a reviewer (or get blocked): the rest are allowed automatically.
+
+Nothing here knows about models: it takes scores and labels, so it is tested on numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# The block threshold when no threshold reaches the precision target: above every probability
+# (1.0 itself can be a score), so nothing is blocked automatically.
+NEVER = 1.000001
+
+
+@dataclass(frozen=True)
+class DecisionThresholds:
+    review: float
+    block: float
+
+
+def choose_thresholds(
+    scores: np.ndarray, positives: np.ndarray, block_precision: float, review_recall: float
+) -> DecisionThresholds:
+    if len(scores) != len(positives) or len(scores) == 0:
+        raise ValueError("scores and labels must be non-empty and of the same length")
+    if not (0 < block_precision <= 1 and 0 < review_recall <= 1):
+        raise ValueError("targets must be in (0, 1]")
+    order = np.argsort(-scores, kind="stable")
+    ranked_scores, ranked_positive = scores[order], positives[order].astype(bool)
+    # Precision of "block everything scoring >= ranked_scores[i]"; ties share the last index.
+    precision = np.cumsum(ranked_positive) / np.arange(1, len(scores) + 1)
+    last_of_tie = np.r_[ranked_scores[1:] != ranked_scores[:-1], True]
+    meets = np.flatnonzero(last_of_tie & (precision >= block_precision))
+    block = float(ranked_scores[meets[-1]]) if len(meets) else NEVER
+
+    remaining = np.sort(scores[positives.astype(bool) & (scores < block)])
+    if len(remaining) == 0:
+        return DecisionThresholds(review=block, block=block)
+    # The highest threshold keeping review_recall of the remaining positives at or above it.
+    keep_from = int(np.floor((1 - review_recall) * len(remaining) + 1e-9))
+    review = float(remaining[min(keep_from, len(remaining) - 1)])
+    return DecisionThresholds(review=min(review, block), block=block)
+
+
+def policy_outcomes(
+    scores: np.ndarray, positives: np.ndarray, thresholds: DecisionThresholds
+) -> dict[str, float]:
+    """What the thresholds do on labelled data: automation against errors."""
+    positives = positives.astype(bool)
+    blocked = scores >= thresholds.block
+    reviewed = (scores >= thresholds.review) & ~blocked
+    allowed = ~blocked & ~reviewed
+    n, n_positive = len(scores), int(positives.sum())
+    below_block = positives & ~blocked
+    return {
+        "automation_rate": float((allowed | blocked).mean()) if n else 0.0,
+        "review_rate": float(reviewed.mean()) if n else 0.0,
+        "block_rate": float(blocked.mean()) if n else 0.0,
+        "block_precision": float(positives[blocked].mean()) if blocked.any() else 1.0,
+        "review_recall_of_remaining": (float(reviewed[below_block].mean()) if below_block.any() else 1.0),
+        # Unsafe items let through without review, as a share of all unsafe items.
+        "missed_positive_rate": float((allowed & positives).sum() / n_positive) if n_positive else 0.0,
+        # Safe items blocked without review, as a share of all safe items.
+        "wrongly_blocked_rate": (
+            float((blocked & ~positives).sum() / (n - n_positive)) if n > n_positive else 0.0
+        ),
+    }
