@@ -280,6 +280,43 @@ def train_safety(
 
 
 @app.command()
+def evaluate(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="Model name, e.g. safety.")],
+    version: Annotated[str | None, typer.Option(help="Version (default: the newest).")] = None,
+) -> None:
+    """Write a model card (JSON + HTML with plots) from the version's held-out predictions."""
+    from content_signals.model_evaluation import build_model_card
+
+    layout = DataLayout(config_of(ctx).data_dir)
+    build_model_card(layout.models_root, layout.model_cards_root, model, version, progress=say)
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="Model name, e.g. safety.")],
+    version: Annotated[str, typer.Argument(help="Version to promote, e.g. v2.")],
+    override: Annotated[bool, typer.Option(help="Promote even if a gate fails (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the gates are overridden (recorded).")] = None,
+) -> None:
+    """Promote a model version if it is no worse than the promoted one on the configured gates."""
+    from content_signals.model_registry import promote as promote_version
+
+    config = config_of(ctx)
+    if override and not reason:
+        raise SignalsError("--override needs --reason '...'")
+    if reason and not override:
+        raise SignalsError("--reason is only used with --override")
+    model_root = DataLayout(config.data_dir).model_dir(model)
+    record = promote_version(model_root, version, config.models.promotion_gates, reason if override else None)
+    for check in record.checks:
+        say(f"  {check}")
+    was = f" (was {record.previous})" if record.previous else ""
+    say(f"promoted {model} {version}{was}" + (f", overriding the gates: {reason}" if override else ""))
+
+
+@app.command()
 def serve(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="gRPC port (default from config: 9000).")] = None,

@@ -194,6 +194,11 @@ class DecisionTargets(_Strict):
 class ModelsConfig(_Strict):
     text_encoder: TextEncoderConfig = Field(default_factory=TextEncoderConfig)
     decision_targets: DecisionTargets = Field(default_factory=DecisionTargets)
+    # Promotion gates: how far each metric may drop against the promoted version (0: must not drop).
+    # Only metrics both versions report are compared.
+    promotion_gates: dict[str, float] = Field(
+        default_factory=lambda: {"test_weighted_f1": 0.0, "test_macro_f1": 0.02, "validation_roc_auc": 0.0}
+    )
 
 
 class PlatformConfig(_Strict):

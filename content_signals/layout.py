@@ -8,7 +8,9 @@
     signals/<table>/date=YYYY-MM-DD/    validated signal partitions: the offline store
     quarantine/<table>/date=.../<run>/  partitions that failed the gate, with their validation result
     staging/                            partitions being written; never read by anything else
-    models/<name>/<version>/            trained model artifacts
+    models/<name>/<version>/            trained model artifacts (immutable once written)
+    models/<name>/promoted.json         the promoted version; promotions.jsonl: every promotion
+    model_cards/<name>/<version>.html   model cards (and .json) written by `signals evaluate`
     online_store.db, registry.db        Feast's SQLite online store and registry (embedded defaults)
 
 Only :mod:`jobs.partitions` moves data into ``signals/``, and only with an atomic rename, so a
@@ -74,5 +76,13 @@ class DataLayout:
     def publish_log_path(self) -> Path:
         return self.root / "publish_log.jsonl"
 
+    @property
+    def models_root(self) -> Path:
+        return self.root / "models"
+
     def model_dir(self, name: str) -> Path:
-        return self.root / "models" / name
+        return self.models_root / name
+
+    @property
+    def model_cards_root(self) -> Path:
+        return self.root / "model_cards"

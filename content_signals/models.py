@@ -21,6 +21,8 @@ from content_signals.errors import SignalsError
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "model.json"
+# A version's predictions on its held-out test split: what `signals evaluate` reports from.
+TEST_PREDICTIONS_FILE = "test_predictions.parquet"
 _VERSION_PATTERN = re.compile(r"^v(\d+)$")
 FEATURE_MLP = "feature_mlp"
 TEXT_CLASSIFIER = "text_classifier"
@@ -133,13 +135,18 @@ def latest_version(model_root: Path) -> str | None:
     return versions[-1][1] if versions else None
 
 
-def save_model(model_root: Path, card: ModelCard, network: nn.Module) -> Path:
-    """Write weights and card to a temporary folder and rename it into place (atomic)."""
+def save_model(
+    model_root: Path, card: ModelCard, network: nn.Module, extra_files: dict[str, bytes] | None = None
+) -> Path:
+    """Write weights, card and ``extra_files`` (held-out predictions, ...) to a temporary folder
+    and rename it into place (atomic): a version is complete or absent."""
     target = model_root / card.version
     staging = model_root / f".{card.version}.tmp"
     staging.mkdir(parents=True, exist_ok=False)
     save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(staging / WEIGHTS_FILE))
     (staging / CARD_FILE).write_text(card.to_json())
+    for name, content in (extra_files or {}).items():
+        (staging / name).write_bytes(content)
     staging.rename(target)
     return target
 

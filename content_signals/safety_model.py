@@ -30,7 +30,14 @@ from content_signals.config import PlatformConfig
 from content_signals.decision_policy import choose_thresholds, policy_outcomes
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models import TEXT_CLASSIFIER, ModelCard, TextClassifierHead, next_version, save_model
+from content_signals.models import (
+    TEST_PREDICTIONS_FILE,
+    TEXT_CLASSIFIER,
+    ModelCard,
+    TextClassifierHead,
+    next_version,
+    save_model,
+)
 from content_signals.text_encoder import TextEncoder, shared_encoder
 
 MODEL_NAME = "safety"
@@ -251,7 +258,17 @@ def train_safety(
         review_threshold=thresholds.review,
         block_threshold=thresholds.block,
     )
-    path = save_model(model_root, card, head)
+    predictions = pd.DataFrame(
+        {
+            "row": split.test,
+            "label": test_labels,
+            "text_length": [len(corpus.texts[i]) for i in split.test],
+            **{f"p_{name}": test_probabilities[:, index] for index, name in enumerate(CLASSES)},
+        }
+    )
+    path = save_model(
+        model_root, card, head, extra_files={TEST_PREDICTIONS_FILE: predictions.to_parquet(index=False)}
+    )
     progress(
         f"{MODEL_NAME} {card.version}: test weighted F1 {test_metrics['weighted_f1']:.4f}, "
         f"macro F1 {test_metrics['macro_f1']:.4f}, hate F1 {test_metrics['hate_f1']:.3f} "

@@ -24,7 +24,6 @@ import io
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -38,6 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
+from content_signals.files import write_atomic
 from expectations.history import ExpectationOutcome, Outcome, Release, ValidationHistory, ValidationRun
 
 
@@ -149,7 +149,7 @@ def render_dashboard(
 
     page = _page(by_table, tables, plots, quarantine, freshness, releases, out_dir, now)
     index = out_dir / "index.html"
-    _write_atomic(index, page.encode("utf-8"))
+    write_atomic(index, page.encode("utf-8"))
     # Only after the new page is in place: plots the previous page used and this one does not.
     keep = {name for entries in plots.values() for name, _alt in entries}
     for old in out_dir.glob(_PLOT_PATTERN):
@@ -351,23 +351,8 @@ def _write_plot(out_dir: Path, table: str, kind: str, figure: Figure) -> str:
     data = buffer.getvalue()
     name = f"plot-{_slug(table)}-{kind}-{hashlib.sha256(data).hexdigest()[:12]}.png"
     if not (out_dir / name).exists():  # same name, same bytes
-        _write_atomic(out_dir / name, data)
+        write_atomic(out_dir / name, data)
     return name
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a web server must be able to read it
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 # -- HTML ----------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,8 @@ from sklearn.metrics import f1_score
 from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
+from content_signals.model_evaluation import build_model_card
+from content_signals.model_registry import promote
 from content_signals.models import TEXT_CLASSIFIER, load_model
 from content_signals.safety_model import (
     CLASSES,
@@ -27,8 +31,10 @@ from content_signals.safety_model import (
 from content_signals.text_encoder import shared_encoder
 from serving.scoring import Decision, decisions, discover_models
 from tests.conftest import SHARED_DATA
+from tests.test_quality_dashboard import CHROMIUM, CHROMIUM_ARGS
 
 DAVIDSON = SHARED_DATA / "text" / "davidson_labeled.csv"
+SCREENSHOT = Path(__file__).resolve().parents[1] / "test-output" / "safety_model_card.png"
 SIGNALS = str(Path(sys.executable).parent / "signals")
 
 
@@ -154,3 +160,67 @@ def test_the_decision_policy_is_stored_and_decides_consistently(
     chosen, used = decisions(card, np.array(list(boundary)))
     assert chosen == list(boundary.values())
     assert used[-1] == block
+
+
+def test_the_model_card_agrees_with_training_and_renders_in_a_browser(
+    trained: tuple[PlatformConfig, SafetyTraining],
+) -> None:
+    config, result = trained
+    layout = DataLayout(config.data_dir)
+    report = build_model_card(layout.models_root, layout.model_cards_root, "safety")
+    evaluation = report.card["evaluation"]
+    # Recomputed from the stored held-out predictions: the same figures training reported.
+    for key in ("weighted_f1", "macro_f1", "accuracy", "macro_roc_auc"):
+        assert evaluation[key] == pytest.approx(result.card.metrics[f"test_{key}"], abs=1e-9)
+    assert evaluation["confusion_matrix"] == result.confusion
+    assert 0.0 <= evaluation["expected_calibration_error"] <= 1.0
+    assert sum(s["n"] for s in evaluation["slices"]["text length"].values()) == evaluation["n"]
+    assert evaluation["policy"]["automation_rate"] == pytest.approx(
+        result.card.metrics["test_policy_automation_rate"]
+    )
+    assert report.card["comparison"] is None  # nothing promoted yet
+    assert json.loads(report.json_path.read_text())["version"] == result.card.version
+
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is required in CI")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(report.html_path.as_uri(), wait_until="load")
+            assert page.locator("h1").inner_text() == f"Model card: safety {result.card.version}"
+            images = page.locator("img")
+            assert images.count() == 3  # confusion matrix, reliability, automation trade-off
+            for index in range(images.count()):
+                assert page.evaluate("(img) => img.naturalWidth", images.nth(index).element_handle()) > 0
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+
+
+def test_a_second_version_is_compared_with_the_promoted_one(
+    trained: tuple[PlatformConfig, SafetyTraining],
+) -> None:
+    config, result = trained
+    layout = DataLayout(config.data_dir)
+    model_root = layout.model_dir("safety")
+    promote(model_root, result.card.version, config.models.promotion_gates)
+    second = train_safety(config, load_labelled_texts(DAVIDSON, limit=900), epochs=3)
+    report = build_model_card(layout.models_root, layout.model_cards_root, "safety", second.card.version)
+    comparison = report.card["comparison"]
+    assert comparison["promoted_version"] == result.card.version
+    assert comparison["comparable"] is True  # same corpus, same seed: the same test split
+    delta = comparison["metrics"]["weighted_f1"]
+    assert delta["delta"] == pytest.approx(
+        second.test_metrics["weighted_f1"] - result.test_metrics["weighted_f1"]
+    )
+    assert "Against the promoted version" in report.html_path.read_text()

@@ -1,0 +1,138 @@
+"""Which version of each model is promoted, and the gate a new version must pass to replace it.
+
+Versions are immutable folders (``models/<name>/vN``, written atomically by
+:func:`content_signals.models.save_model`). Promotion is a pointer, ``models/<name>/promoted.json``,
+replaced atomically, plus an append-only ``promotions.jsonl`` of every promotion: who, when, which
+gates passed, and the reason for an override. A candidate is compared with the promoted version
+on the metrics both cards hold; text classifiers must also share the held-out test split, or the
+comparison would mean nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from content_signals.errors import SignalsError
+from content_signals.models import CARD_FILE, ModelCard
+
+PROMOTED_FILE = "promoted.json"
+HISTORY_FILE = "promotions.jsonl"
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    metric: str
+    candidate: float
+    promoted: float
+    max_drop: float
+
+    @property
+    def passed(self) -> bool:
+        return self.candidate >= self.promoted - self.max_drop
+
+    def describe(self) -> str:
+        verdict = "ok" if self.passed else "FAILS"
+        return (
+            f"{self.metric}: {self.candidate:.4f} vs promoted {self.promoted:.4f} "
+            f"(may drop {self.max_drop:.4f}): {verdict}"
+        )
+
+
+@dataclass(frozen=True)
+class Promotion:
+    model: str
+    version: str
+    previous: str | None
+    promoted_at: str
+    promoted_by: str
+    checks: list[str]
+    override_reason: str | None = None
+
+
+def read_card(model_root: Path, version: str) -> ModelCard:
+    path = model_root / version / CARD_FILE
+    if not path.exists():
+        known = ", ".join(sorted(p.name for p in model_root.glob("v*") if (p / CARD_FILE).exists()))
+        raise SignalsError(f"model {model_root.name} has no version {version} (versions: {known or 'none'})")
+    return ModelCard(**json.loads(path.read_text()))
+
+
+def promoted_version(model_root: Path) -> str | None:
+    path = model_root / PROMOTED_FILE
+    if not path.exists():
+        return None
+    return str(json.loads(path.read_text())["version"])
+
+
+def gate_checks(candidate: ModelCard, promoted: ModelCard, gates: dict[str, float]) -> list[GateCheck]:
+    """One check per gate metric that both cards report."""
+    return [
+        GateCheck(metric, candidate.metrics[metric], promoted.metrics[metric], max_drop)
+        for metric, max_drop in gates.items()
+        if metric in candidate.metrics and metric in promoted.metrics
+    ]
+
+
+def comparability_problem(candidate: ModelCard, promoted: ModelCard) -> str | None:
+    """Why two versions' metrics cannot be compared, if they cannot."""
+    theirs = promoted.evaluation.get("test_split_fingerprint")
+    ours = candidate.evaluation.get("test_split_fingerprint")
+    if theirs != ours:
+        return f"evaluated on different test splits ({ours} vs {theirs})"
+    return None
+
+
+def promote(
+    model_root: Path,
+    version: str,
+    gates: dict[str, float],
+    override_reason: str | None = None,
+    now: datetime | None = None,
+) -> Promotion:
+    """Promote ``version`` if it passes the gates against the promoted one (or with a reason)."""
+    candidate = read_card(model_root, version)
+    previous = promoted_version(model_root)
+    checks: list[GateCheck] = []
+    if previous is not None and previous != version:
+        current = read_card(model_root, previous)
+        problem = comparability_problem(candidate, current)
+        checks = gate_checks(candidate, current, gates)
+        if not checks and problem is None:
+            problem = f"no gate metric ({', '.join(gates)}) is reported by both versions"
+        failed = [c.describe() for c in checks if not c.passed]
+        if problem is not None:
+            failed.insert(0, problem)
+        if failed and override_reason is None:
+            raise SignalsError(
+                f"refusing to promote {model_root.name} {version} over {previous}: {'; '.join(failed)} "
+                "(pass --override --reason '...' to promote anyway)"
+            )
+    if override_reason is not None and not override_reason.strip():
+        raise SignalsError("an override needs a reason")
+    record = Promotion(
+        model=model_root.name,
+        version=version,
+        previous=previous,
+        promoted_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        promoted_by=getpass.getuser(),
+        checks=[c.describe() for c in checks],
+        override_reason=override_reason,
+    )
+    staging = model_root / f".{PROMOTED_FILE}.tmp"
+    staging.write_text(json.dumps(asdict(record), indent=2))
+    os.replace(staging, model_root / PROMOTED_FILE)
+    with (model_root / HISTORY_FILE).open("a") as history:
+        history.write(json.dumps(asdict(record)) + "\n")
+    return record
+
+
+def promotion_history(model_root: Path) -> list[Promotion]:
+    path = model_root / HISTORY_FILE
+    if not path.exists():
+        return []
+    return [Promotion(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,118 @@
+"""Promotion gates: a worse version is refused, an override is recorded with its reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from content_signals.errors import SignalsError
+from content_signals.model_registry import promote, promoted_version, promotion_history
+from content_signals.models import TEXT_CLASSIFIER, ModelCard, TextClassifierHead, save_model
+
+GATES = {"test_weighted_f1": 0.0, "test_macro_f1": 0.02}
+SIGNALS = str(Path(sys.executable).parent / "signals")
+
+
+def _card(version: str, weighted_f1: float, macro_f1: float, split: str = "split-a") -> ModelCard:
+    return ModelCard(
+        name="safety",
+        version=version,
+        feature_service="",
+        features=[],
+        feature_means=[],
+        feature_stds=[],
+        hidden_units=[4],
+        target="class",
+        training_partition="corpus.csv",
+        trained_at="2026-11-23T00:00:00+00:00",
+        metrics={"test_weighted_f1": weighted_f1, "test_macro_f1": macro_f1},
+        kind=TEXT_CLASSIFIER,
+        classes=["hate", "offensive", "neither"],
+        text_encoder={"name": "all-MiniLM-L6-v2", "dimension": 8},
+        evaluation={"test_split_fingerprint": split},
+    )
+
+
+def _save(root: Path, card: ModelCard) -> None:
+    save_model(root, card, TextClassifierHead(8, card.hidden_units, 3))
+
+
+@pytest.fixture
+def model_root(tmp_path: Path) -> Path:
+    root = tmp_path / "models" / "safety"
+    _save(root, _card("v1", 0.88, 0.69))
+    _save(root, _card("v2", 0.89, 0.68))  # better weighted F1; macro F1 within the allowed drop
+    _save(root, _card("v3", 0.87, 0.70))  # worse weighted F1
+    _save(root, _card("v4", 0.95, 0.80, split="split-b"))  # another test split
+    return root
+
+
+def test_first_promotion_has_nothing_to_beat(model_root: Path) -> None:
+    assert promoted_version(model_root) is None
+    record = promote(model_root, "v1", GATES)
+    assert (record.version, record.previous, record.checks) == ("v1", None, [])
+    assert promoted_version(model_root) == "v1"
+
+
+def test_a_better_version_passes_and_a_worse_one_is_refused(model_root: Path) -> None:
+    promote(model_root, "v1", GATES)
+    record = promote(model_root, "v2", GATES)
+    assert record.previous == "v1" and all(": ok" in c for c in record.checks)
+    with pytest.raises(SignalsError, match=r"test_weighted_f1: 0\.8700 vs promoted 0\.8900.*FAILS"):
+        promote(model_root, "v3", GATES)
+    assert promoted_version(model_root) == "v2"  # unchanged by the refusal
+
+
+def test_versions_on_different_test_splits_are_not_compared(model_root: Path) -> None:
+    promote(model_root, "v1", GATES)
+    with pytest.raises(SignalsError, match="different test splits"):
+        promote(model_root, "v4", GATES)
+
+
+def test_an_override_needs_a_reason_and_is_recorded(model_root: Path) -> None:
+    promote(model_root, "v2", GATES)
+    with pytest.raises(SignalsError, match="needs a reason"):
+        promote(model_root, "v3", GATES, override_reason="  ")
+    record = promote(model_root, "v3", GATES, override_reason="hate recall matters more this quarter")
+    assert promoted_version(model_root) == "v3"
+    history = promotion_history(model_root)
+    assert [(p.version, p.previous) for p in history] == [("v2", None), ("v3", "v2")]
+    assert history[-1].override_reason == record.override_reason
+    assert history[-1].promoted_by
+
+
+def test_an_unknown_version_is_named(model_root: Path) -> None:
+    with pytest.raises(SignalsError, match=r"no version v9 \(versions: v1, v2, v3, v4\)"):
+        promote(model_root, "v9", GATES)
+
+
+def test_gates_need_a_shared_metric(model_root: Path) -> None:
+    promote(model_root, "v1", GATES)
+    with pytest.raises(SignalsError, match="no gate metric"):
+        promote(model_root, "v2", {"validation_roc_auc": 0.0})
+
+
+def test_cli_refuses_a_worse_model_with_one_line_and_exit_code(model_root: Path) -> None:
+    data_dir = model_root.parents[1]
+    run = [SIGNALS, "--data-dir", str(data_dir), "promote", "safety"]
+    assert subprocess.run([*run, "v2"], capture_output=True, text=True, check=False).returncode == 0
+    refused = subprocess.run([*run, "v3"], capture_output=True, text=True, check=False)
+    assert refused.returncode != 0
+    assert "refusing to promote safety v3 over v2" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    no_reason = subprocess.run([*run, "v3", "--override"], capture_output=True, text=True, check=False)
+    assert no_reason.returncode != 0 and "--override needs --reason" in no_reason.stderr
+    forced = subprocess.run(
+        [*run, "v3", "--override", "--reason", "rollback drill"], capture_output=True, text=True, check=False
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert promoted_version(model_root) == "v3"
+
+
+def test_cards_with_unknown_kinds_are_refused() -> None:
+    with pytest.raises(SignalsError, match="unknown kind"):
+        replace(_card("v1", 0.5, 0.5), kind="pickle")
