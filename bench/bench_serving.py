@@ -917,7 +917,7 @@ def _describe(config: Any, layout: Any) -> dict[str, Any]:
     from serving.catalog import load_catalog
     from serving.scoring import discover_models
 
-    card = discover_models(layout)["quality"].latest.card
+    card = discover_models(layout)["quality"].default.card
     catalog = load_catalog(feature_store(config))
     refs = [f.ref for name in SERVICE_VIEWS for f in catalog.services[name].features]
     refs += [f"{view}:{name}" for view in EXTRA_VIEWS for name in catalog.views[view].features]
@@ -1334,7 +1334,7 @@ def _inprocess(spec: dict[str, Any]) -> dict[str, Any]:
     config = load_config(Path(spec["config"]))
     prepare_process(config)
     requests = _requests(spec)
-    served = discover_models(DataLayout(config.data_dir))["quality"].latest
+    served = discover_models(DataLayout(config.data_dir))["quality"].default
     card, network = load_model(served.path)
     torch.set_num_threads(1)
     score_ids = requests[str(spec["score_ids"])][0]["ids"]

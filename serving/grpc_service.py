@@ -306,14 +306,14 @@ class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
             for name, versions in sorted(self.models.items()):
                 if not self.authorizer.may_score(team, name):
                     continue
-                latest = versions.latest.card
+                default = versions.default.card
                 info = pb.ModelInfo(
                     name=name,
-                    version=latest.version,
+                    version=default.version,
                     versions=sorted(versions.versions, key=lambda v: int(v.lstrip("v"))),
-                    feature_service=latest.feature_service,
+                    feature_service=default.feature_service,
                 )
-                policy = _policy(latest.review_threshold, latest.block_threshold)
+                policy = _policy(default.review_threshold, default.block_threshold)
                 if policy is not None:
                     info.policy.CopyFrom(policy)
                 infos.append(info)

@@ -12,6 +12,7 @@ import numpy as np
 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
+from content_signals.model_registry import promoted_version
 from content_signals.models import CARD_FILE, FEATURE_MLP, ModelCard
 from serving.data_plane import FeatureResult
 from serving.decoding import NOT_FOUND, PRESENT
@@ -35,18 +36,23 @@ class ServedModel:
 
 @dataclass(frozen=True)
 class ModelVersions:
-    """Every stored version of one model; ``latest`` is what a request without a version gets."""
+    """Every stored version of one model; ``default`` is what a request without a version gets."""
 
     name: str
     versions: dict[str, ServedModel]
+    # The version `signals promote` chose, read when the models are loaded (a promotion reaches
+    # serving at the next deployment). Unset: the newest version serves by default.
+    promoted: str | None = None
 
     @property
-    def latest(self) -> ServedModel:
+    def default(self) -> ServedModel:
+        if self.promoted in self.versions:
+            return self.versions[self.promoted]  # type: ignore[index]
         return self.versions[max(self.versions, key=lambda v: int(v.lstrip("v")))]
 
     def version(self, version: str) -> ServedModel:
         if not version:
-            return self.latest
+            return self.default
         if version not in self.versions:
             known = ", ".join(sorted(self.versions, key=lambda v: int(v.lstrip("v"))))
             raise NotFound(f"model {self.name!r} has no version {version!r} (versions: {known})")
@@ -69,7 +75,7 @@ def discover_models(layout: DataLayout) -> dict[str, ModelVersions]:
                 continue
             versions[card.version] = ServedModel(card=card, path=path)
         if versions:
-            models[model_root.name] = ModelVersions(model_root.name, versions)
+            models[model_root.name] = ModelVersions(model_root.name, versions, promoted_version(model_root))
     return models
 
 

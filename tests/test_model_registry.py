@@ -10,8 +10,17 @@ from pathlib import Path
 import pytest
 
 from content_signals.errors import SignalsError
+from content_signals.layout import DataLayout
 from content_signals.model_registry import promote, promoted_version, promotion_history
-from content_signals.models import TEXT_CLASSIFIER, ModelCard, TextClassifierHead, save_model
+from content_signals.models import (
+    FEATURE_MLP,
+    TEXT_CLASSIFIER,
+    ModelCard,
+    QualityNet,
+    TextClassifierHead,
+    save_model,
+)
+from serving.scoring import discover_models
 
 GATES = {"test_weighted_f1": 0.0, "test_macro_f1": 0.02}
 SIGNALS = str(Path(sys.executable).parent / "signals")
@@ -116,3 +125,31 @@ def test_cli_refuses_a_worse_model_with_one_line_and_exit_code(model_root: Path)
 def test_cards_with_unknown_kinds_are_refused() -> None:
     with pytest.raises(SignalsError, match="unknown kind"):
         replace(_card("v1", 0.5, 0.5), kind="pickle")
+
+
+def test_serving_defaults_to_the_promoted_version_else_the_newest(tmp_path: Path) -> None:
+    root = tmp_path / "models" / "quality"
+    for version, auc in (("v1", 0.70), ("v2", 0.72)):
+        card = replace(
+            _card(version, 0.0, 0.0),
+            name="quality",
+            kind=FEATURE_MLP,
+            classes=[],
+            text_encoder={},
+            features=["a", "b"],
+            feature_means=[0.0, 0.0],
+            feature_stds=[1.0, 1.0],
+            metrics={"validation_roc_auc": auc},
+        )
+        save_model(root, card, QualityNet(2, card.hidden_units))
+    layout = DataLayout(tmp_path)
+    assert discover_models(layout)["quality"].version("").card.version == "v2"
+    promote(root, "v1", {"validation_roc_auc": 0.0})
+    promote(root, "v2", {"validation_roc_auc": 0.0})
+    with pytest.raises(SignalsError, match="validation_roc_auc"):
+        promote(root, "v1", {"validation_roc_auc": 0.0})
+    promote(root, "v1", {"validation_roc_auc": 0.0}, override_reason="roll back")
+    served = discover_models(layout)["quality"]
+    assert served.promoted == "v1"
+    assert served.version("").card.version == "v1"
+    assert served.version("v2").card.version == "v2"
