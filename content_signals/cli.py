@@ -26,6 +26,7 @@ from content_signals.cli_common import (
     DateOption,
     config_of,
     parse_date,
+    parse_timestamp,
     say,
 )
 from content_signals.cli_quality import quality_app, quarantine_app, validate
@@ -44,6 +45,10 @@ train_app = typer.Typer(help="Train models on point-in-time features.", no_args_
 app.add_typer(jobs_app, name="jobs")
 import_app = typer.Typer(help="Import real data into the platform's schema.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+review_app = typer.Typer(
+    help="The review loop: export items to review, import their labels.", no_args_is_help=True
+)
+app.add_typer(review_app, name="review")
 app.add_typer(import_app, name="import")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(quality_app, name="quality")
@@ -269,14 +274,58 @@ def train_safety(
         int | None, typer.Option(min=30, help="Train on a stratified sample of this many texts.")
     ] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training split.")] = 40,
+    review_labels: Annotated[
+        bool, typer.Option(help="Add the labels imported with `signals review import` to training.")
+    ] = True,
+    labels_until: Annotated[
+        str | None, typer.Option(help="Only review labels reviewed at or before this ISO-8601 time.")
+    ] = None,
 ) -> None:
     """Train the safety model (hate / offensive / neither) on a sentence-embedding head."""
+    from content_signals.review import load_review_labels
     from content_signals.safety_model import load_labelled_texts
     from content_signals.safety_model import train_safety as train
 
     config = config_of(ctx)
+    until = parse_timestamp(labels_until, "--labels-until") if labels_until else None
     texts = load_labelled_texts(corpus, limit=limit)
-    train(config, texts, progress=say, epochs=epochs)
+    extra = load_review_labels(DataLayout(config.data_dir), until=until) if review_labels else None
+    train(config, texts, progress=say, epochs=epochs, review_labels=extra)
+
+
+@review_app.command("export")
+def review_export(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Annotation batch to write (.jsonl or .csv).")],
+    model: Annotated[str, typer.Option(help="Policy model whose REVIEW band is exported.")] = "safety",
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many items, riskiest first.")] = None,
+) -> None:
+    """Export the catalogue items the model sends to review, with what a reviewer needs."""
+    from content_signals.review import export_review_batch
+    from content_signals.spark import spark_session
+
+    config = config_of(ctx)
+    result = export_review_batch(config, spark_session(config.spark), out, model, limit)
+    say(
+        f"{result.in_review_band:,} of {result.scored:,} items in {model} {result.model_version}'s "
+        f"review band written to {result.path}"
+    )
+
+
+@review_app.command("import")
+def review_import(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A labelled annotation batch (.jsonl or .csv).")],
+    model: Annotated[str, typer.Option(help="Model the labels train.")] = "safety",
+) -> None:
+    """Store reviewers' labels as timestamped training labels (all rows checked first)."""
+    from content_signals.review import import_review_labels
+
+    result = import_review_labels(config_of(ctx), path, model)
+    say(
+        f"{result.labelled:,} labels stored in {result.path} "
+        f"({result.skipped_unlabelled:,} rows without a label skipped)"
+    )
 
 
 @app.command()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import typer
@@ -29,6 +29,15 @@ def parse_date(text: str | None, option: str = "--date") -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise SignalsError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
+
+
+def parse_timestamp(text: str, option: str) -> datetime:
+    """An ISO-8601 time; without a zone it is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SignalsError(f"invalid {option} {text!r}: expected an ISO-8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def config_of(ctx: typer.Context) -> PlatformConfig:

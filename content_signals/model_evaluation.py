@@ -26,7 +26,7 @@ from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_s
 from content_signals.decision_policy import DecisionThresholds, policy_outcomes
 from content_signals.errors import SignalsError
 from content_signals.files import write_atomic
-from content_signals.model_registry import comparability_problem, promoted_version, read_card
+from content_signals.model_registry import comparability_problem, promoted_version, read_card, stored_versions
 from content_signals.models import TEST_PREDICTIONS_FILE, TEXT_CLASSIFIER, ModelCard
 
 # Text length bands (characters) for slice metrics: short posts behave differently from long ones.
@@ -154,9 +154,7 @@ def build_model_card(
     model_root = models_root / name
     if not model_root.exists():
         raise SignalsError(f"no model named {name!r} under {models_root}")
-    versions = sorted(
-        (p.name for p in model_root.glob("v*") if p.name[1:].isdigit()), key=lambda v: int(v[1:])
-    )
+    versions = stored_versions(model_root)
     version = version or (versions[-1] if versions else None)
     if version is None:
         raise SignalsError(f"model {name!r} has no versions")

@@ -57,9 +57,24 @@ class Promotion:
 def read_card(model_root: Path, version: str) -> ModelCard:
     path = model_root / version / CARD_FILE
     if not path.exists():
-        known = ", ".join(sorted(p.name for p in model_root.glob("v*") if (p / CARD_FILE).exists()))
+        known = ", ".join(stored_versions(model_root))
         raise SignalsError(f"model {model_root.name} has no version {version} (versions: {known or 'none'})")
     return ModelCard(**json.loads(path.read_text()))
+
+
+def stored_versions(model_root: Path) -> list[str]:
+    """Complete versions (their card written), oldest first."""
+    found = [p.name for p in model_root.glob("v*") if p.name[1:].isdigit() and (p / CARD_FILE).exists()]
+    return sorted(found, key=lambda v: int(v[1:]))
+
+
+def default_version(model_root: Path) -> str | None:
+    """The version consumers get unless they ask for one: the promoted one, else the newest."""
+    versions = stored_versions(model_root)
+    promoted = promoted_version(model_root)
+    if promoted in versions:
+        return promoted
+    return versions[-1] if versions else None
 
 
 def promoted_version(model_root: Path) -> str | None:
@@ -97,8 +112,10 @@ def promote(
     """Promote ``version`` if it passes the gates against the promoted one (or with a reason)."""
     candidate = read_card(model_root, version)
     previous = promoted_version(model_root)
+    if previous == version:
+        raise SignalsError(f"{model_root.name} {version} is already the promoted version")
     checks: list[GateCheck] = []
-    if previous is not None and previous != version:
+    if previous is not None:
         current = read_card(model_root, previous)
         problem = comparability_problem(candidate, current)
         checks = gate_checks(candidate, current, gates)

@@ -168,7 +168,10 @@ def train_safety(
     progress: Callable[[str], None] = lambda _line: None,
     epochs: int = 40,
     seed: int = 0,
+    review_labels: LabelledTexts | None = None,
 ) -> SafetyTraining:
+    """Train a new version; ``review_labels`` (from the review loop) join the training split only,
+    so the fixed test split, and comparisons between versions, are unaffected."""
     if len(set(corpus.labels.tolist())) < len(CLASSES):
         raise SignalsError("the corpus must hold every class: " + ", ".join(CLASSES))
     split = held_out_split(corpus.labels, seed)
@@ -176,19 +179,24 @@ def train_safety(
         f"{corpus.source}: {len(corpus.texts):,} texts; train {len(split.train):,}, "
         f"validation {len(split.validation):,}, test {len(split.test):,} (stratified, seed {seed})"
     )
+    extra = review_labels or LabelledTexts([], np.zeros(0, np.int64), "no review labels", "")
+    if extra.texts:
+        progress(f"adding {len(extra.texts):,} labels from {extra.source} to the training split")
     encoder = shared_encoder(config.models.text_encoder)
-    embeddings = embed_corpus(encoder, corpus.texts, progress)
+    embeddings = embed_corpus(encoder, corpus.texts + extra.texts, progress)
+    all_labels = np.concatenate([corpus.labels, extra.labels])
+    training_rows = np.concatenate([split.train, np.arange(len(corpus.texts), len(all_labels))])
 
     torch.manual_seed(seed)
     head = TextClassifierHead(encoder.dimension, HIDDEN_UNITS, len(CLASSES))
     optimiser = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-4)
     x = torch.from_numpy(embeddings)
-    y = torch.from_numpy(corpus.labels)
+    y = torch.from_numpy(all_labels)
     generator = np.random.default_rng(seed)
     best_f1, best_state, best_epoch = -1.0, head.state_dict(), 0
     for epoch in range(1, epochs + 1):
         head.train()
-        order = generator.permutation(split.train)
+        order = generator.permutation(training_rows)
         for first in range(0, len(order), 256):
             rows = torch.from_numpy(order[first : first + 256])
             optimiser.zero_grad()
@@ -211,7 +219,12 @@ def train_safety(
         test_labels, test_probabilities.argmax(axis=1), labels=list(range(len(CLASSES)))
     ).tolist()
     metrics = {f"test_{k}": v for k, v in test_metrics.items()}
-    metrics |= {"validation_weighted_f1": best_f1, "best_epoch": float(best_epoch)}
+    metrics |= {
+        "validation_weighted_f1": best_f1,
+        "best_epoch": float(best_epoch),
+        "training_rows": float(len(training_rows)),
+        "review_label_rows": float(len(extra.texts)),
+    }
 
     # The decision policy: thresholds on the unsafe probability, chosen on validation data.
     targets = config.models.decision_targets
@@ -238,7 +251,8 @@ def train_safety(
         feature_stds=[],
         hidden_units=HIDDEN_UNITS,
         target=TARGET,
-        training_partition=f"{corpus.source}@sha256:{corpus.sha256[:16]}",
+        training_partition=f"{corpus.source}@sha256:{corpus.sha256[:16]}"
+        + (f" + {len(extra.texts)} review labels ({extra.source})" if extra.texts else ""),
         trained_at=datetime.now(UTC).isoformat(),
         metrics=metrics,
         kind=TEXT_CLASSIFIER,

@@ -66,15 +66,18 @@ def _as_list_series(vectors: np.ndarray) -> pd.Series:
     return pd.Series(pd.arrays.ArrowExtensionArray(lists))
 
 
-def embed_content(content: DataFrame, config: TextEncoderConfig, output: str = "text_embedding") -> DataFrame:
-    """``content_id`` and the embedding of each item's title and description.
+def spread_over_cores(frame: DataFrame) -> DataFrame:
+    """Encoding dominates the cost, so a frame read as fewer partitions than Spark runs tasks at
+    once (one small file is one partition) is spread out first: otherwise cores sit idle."""
+    parallelism = frame.sparkSession.sparkContext.defaultParallelism
+    if frame.rdd.getNumPartitions() < parallelism:
+        return frame.repartition(parallelism)
+    return frame
 
-    Encoding dominates the cost, so a catalogue read as fewer partitions than Spark runs tasks at
-    once (one small file is one partition) is spread out first: otherwise cores sit idle.
-    """
-    spark = content.sparkSession
-    encoder = encoder_for_spark(spark, config)
-    parallelism = spark.sparkContext.defaultParallelism
-    if content.rdd.getNumPartitions() < parallelism:
-        content = content.repartition(parallelism)
-    return content.select("content_id", embedding_column(text_column(), encoder).alias(output))
+
+def embed_content(content: DataFrame, config: TextEncoderConfig, output: str = "text_embedding") -> DataFrame:
+    """``content_id`` and the embedding of each item's title and description."""
+    encoder = encoder_for_spark(content.sparkSession, config)
+    return spread_over_cores(content).select(
+        "content_id", embedding_column(text_column(), encoder).alias(output)
+    )

@@ -1,0 +1,147 @@
+"""The review loop end to end: REVIEW-band export scored in Spark, label import, retraining."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from pyspark.sql import SparkSession
+
+from content_signals.config import PlatformConfig, load_config
+from content_signals.errors import SignalsError
+from content_signals.layout import DataLayout
+from content_signals.models import load_model
+from content_signals.review import export_review_batch, import_review_labels, labels_dir, load_review_labels
+from content_signals.safety_model import SafetyTraining, load_labelled_texts, normalise_text, train_safety
+from content_signals.synthetic import GenerationSpec, write_catalogue
+from content_signals.text_encoder import shared_encoder, text_of
+from tests.test_safety_model import DAVIDSON
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlatformConfig, SafetyTraining]:
+    config = load_config(
+        overrides={
+            "data_dir": str(tmp_path_factory.mktemp("review")),
+            "spark": {"master": "local[2]", "shuffle_partitions": 2},
+            "models": {"text_encoder": {"device": "cpu"}},
+        }
+    )
+    write_catalogue(
+        GenerationSpec(items=150, creators=15, days=1, events_per_day=10, users=5),
+        DataLayout(config.data_dir),
+    )
+    return config, train_safety(config, load_labelled_texts(DAVIDSON, limit=600), epochs=5)
+
+
+@pytest.fixture(scope="module")
+def exported(setup: tuple[PlatformConfig, SafetyTraining], spark: SparkSession) -> list[dict[str, object]]:
+    config, _ = setup
+    out = config.data_dir / "batches" / "review.jsonl"
+    result = export_review_batch(config, spark, out)
+    assert result.scored == 150
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == result.in_review_band
+    return rows
+
+
+def test_export_holds_exactly_the_review_band_scored_as_one_process_would(
+    setup: tuple[PlatformConfig, SafetyTraining], exported: list[dict[str, object]]
+) -> None:
+    config, trained = setup
+    card = trained.card
+    content = pq.read_table(DataLayout(config.data_dir).content_path).to_pandas()
+    texts = [
+        normalise_text(text_of(t, d)) for t, d in zip(content["title"], content["description"], strict=True)
+    ]
+    embeddings = shared_encoder(config.models.text_encoder).encode(texts)
+    _, head = load_model(trained.path)
+    with torch.no_grad():
+        unsafe = 1 - torch.softmax(head(torch.from_numpy(embeddings)), dim=1).numpy()[:, 2]
+    assert card.review_threshold is not None and card.block_threshold is not None
+    in_band = (unsafe >= card.review_threshold) & (unsafe < card.block_threshold)
+    expected = set(content["content_id"][in_band])
+    assert {row["content_id"] for row in exported} == expected
+    by_id = dict(zip(content["content_id"], unsafe, strict=True))
+    for row in exported:
+        assert row["unsafe_score"] == pytest.approx(by_id[row["content_id"]], abs=1e-5)
+        assert row["label"] == "" and row["model_version"] == card.version and row["text"]
+    scores = [row["unsafe_score"] for row in exported]
+    assert scores == sorted(scores, reverse=True)  # riskiest first
+
+
+def test_labels_round_trip_and_respect_their_review_time(
+    setup: tuple[PlatformConfig, SafetyTraining], exported: list[dict[str, object]], tmp_path: Path
+) -> None:
+    config, _ = setup
+    if len(exported) < 3:
+        pytest.skip("the review band of this slice model holds fewer than 3 items")
+    layout = DataLayout(config.data_dir)
+    first = [
+        dict(row, label=label, reviewer="ana", reviewed_at="2026-11-20T10:00:00Z")
+        for row, label in zip(exported[:3], ["neither", "offensive", "hate"], strict=True)
+    ]
+    batch = tmp_path / "labelled.jsonl"
+    batch.write_text("\n".join(json.dumps(r) for r in [*first, *exported[3:]]) + "\n")
+    result = import_review_labels(config, batch)
+    assert (result.labelled, result.skipped_unlabelled) == (3, len(exported) - 3)
+
+    # A later batch relabels one item: the newest review wins, unless training stops before it.
+    relabel = tmp_path / "relabel.csv"
+    relabel.write_text(
+        f"content_id,text,label,reviewed_at\n{exported[0]['content_id']},{exported[0]['text']},hate,2026-11-22T08:00:00Z\n"
+    )
+    import_review_labels(config, relabel)
+    labels = load_review_labels(layout)
+    assert sorted(labels.labels.tolist()) == [0, 0, 1]
+    before = load_review_labels(layout, until=datetime(2026, 11, 21, tzinfo=UTC))
+    assert sorted(before.labels.tolist()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("content_id,text,label\nc1,hi,spam\n", "unknown label"),
+        ("content_id,text\nc1,hi\n", "lacks column"),
+        ("content_id,text,label\nc1,hi,\n", "no labelled rows"),
+        ("content_id,text,label\nc1,hi,hate\nc1,hi,neither\n", "more than once"),
+    ],
+)
+def test_an_invalid_batch_writes_nothing(
+    setup: tuple[PlatformConfig, SafetyTraining], tmp_path: Path, content: str, message: str
+) -> None:
+    config, _ = setup
+    existing = sorted(labels_dir(DataLayout(config.data_dir), "safety").glob("*.parquet"))
+    batch = tmp_path / "bad.csv"
+    batch.write_text(content)
+    with pytest.raises(SignalsError, match=message):
+        import_review_labels(config, batch)
+    assert sorted(labels_dir(DataLayout(config.data_dir), "safety").glob("*.parquet")) == existing
+
+
+def test_the_next_training_run_uses_review_labels_but_keeps_the_test_split(
+    setup: tuple[PlatformConfig, SafetyTraining],
+) -> None:
+    config, first = setup
+    extra = load_review_labels(DataLayout(config.data_dir))
+    retrained = train_safety(config, load_labelled_texts(DAVIDSON, limit=600), epochs=2, review_labels=extra)
+    assert retrained.card.metrics["review_label_rows"] == len(extra.texts)
+    assert retrained.card.metrics["training_rows"] == first.card.metrics["training_rows"] + len(extra.texts)
+    assert (
+        retrained.card.evaluation["test_split_fingerprint"] == first.card.evaluation["test_split_fingerprint"]
+    )
+    assert sum(map(sum, retrained.confusion)) == sum(map(sum, first.confusion))
+    if extra.texts:
+        assert "review labels" in retrained.card.training_partition
+
+
+def test_export_refuses_an_unknown_format(
+    setup: tuple[PlatformConfig, SafetyTraining], spark: SparkSession
+) -> None:
+    config, _ = setup
+    with pytest.raises(SignalsError, match=r"\.jsonl or \.csv"):
+        export_review_batch(config, spark, config.data_dir / "batch.xlsx")
