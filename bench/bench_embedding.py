@@ -29,7 +29,8 @@ from content_signals.cli import prepare_process
 from content_signals.config import TextEncoderConfig, load_config
 from content_signals.spark import spark_session
 from content_signals.synthetic import GenerationSpec, generate_content
-from content_signals.text_encoder import TextEncoder, text_of
+from content_signals.text import text_of
+from content_signals.text_encoder import TextEncoder
 from jobs.content_embedding import embed_content, encoder_for_spark
 
 GOAL = 0.8

@@ -31,7 +31,7 @@ from content_signals.files import write_atomic
 from content_signals.layout import DataLayout
 from content_signals.model_registry import default_version, read_card
 from content_signals.safety_model import CLASSES, LabelledTexts
-from content_signals.text_encoder import text_of
+from content_signals.text import text_of
 
 # Columns an annotation batch carries; reviewers fill ``label`` (one of CLASSES).
 EXPORT_COLUMNS = (

@@ -13,7 +13,6 @@ URL or an @mention contributes its role, not its characters.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from content_signals.models import (
     next_version,
     save_model,
 )
+from content_signals.text import normalise_text
 from content_signals.text_encoder import TextEncoder, shared_encoder
 
 MODEL_NAME = "safety"
@@ -48,21 +48,6 @@ HIDDEN_UNITS = [256]
 TEST_SHARE = 0.2
 VALIDATION_SHARE = 0.1
 TARGET = "Davidson et al. (2017) class: 0 hate speech, 1 offensive language, 2 neither"
-
-_URL = re.compile(r"https?://\S+")
-_MENTION = re.compile(r"@[\w_]+")
-_HTML_ENTITY = re.compile(r"&#?\w+;")
-_RETWEET = re.compile(r"\bRT\b")
-_SPACE = re.compile(r"\s+")
-
-
-def normalise_text(text: str) -> str:
-    """URLs and mentions become placeholders, HTML entities and retweet markers go."""
-    text = _URL.sub(" URL ", text)
-    text = _MENTION.sub(" @user ", text)
-    text = _HTML_ENTITY.sub(" ", text)
-    text = _RETWEET.sub(" ", text)
-    return _SPACE.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)

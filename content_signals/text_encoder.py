@@ -60,12 +60,6 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def text_of(title: str | None, description: str | None) -> str:
-    """The text an item is embedded from: its title, then its description."""
-    parts = [p.strip() for p in (title, description) if p and p.strip()]
-    return ". ".join(parts)
-
-
 @dataclass(frozen=True)
 class EncoderInfo:
     """What identifies an encoder's output: stored with embeddings and with models built on them."""
@@ -151,3 +145,15 @@ def shared_encoder(config: TextEncoderConfig) -> TextEncoder:
     if encoder is None:
         encoder = _LOADED[key] = TextEncoder(config)
     return encoder
+
+
+def check_encoder_matches(
+    model_name: str, model_version: str, wanted_digest: str | None, encoder: TextEncoder
+) -> None:
+    """A head only understands embeddings from the encoder it was trained on."""
+    if wanted_digest != encoder.info.weights_sha256:
+        raise SignalsError(
+            f"{model_name} {model_version} was trained on encoder weights {wanted_digest}, but the "
+            f"configured encoder has {encoder.info.weights_sha256}: set models.text_encoder.path to "
+            "the same model"
+        )

@@ -26,7 +26,7 @@ EMBEDDING_TYPE = T.ArrayType(T.FloatType(), containsNull=False)
 
 
 def text_column(title: str = "title", description: str = "description") -> Column:
-    """Spark's version of :func:`content_signals.text_encoder.text_of`: trimmed, ". "-joined."""
+    """Spark's version of :func:`content_signals.text.text_of`: trimmed, ". "-joined."""
     parts = [F.nullif(F.trim(F.col(c)), F.lit("")) for c in (title, description)]
     return F.coalesce(F.concat_ws(". ", *parts), F.lit(""))
 

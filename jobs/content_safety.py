@@ -22,8 +22,8 @@ from torch import nn
 from content_signals.config import TextEncoderConfig
 from content_signals.errors import SignalsError
 from content_signals.models import TEXT_CLASSIFIER, ModelCard, load_model
-from content_signals.safety_model import normalise_text
-from content_signals.text_encoder import shared_encoder
+from content_signals.text import normalise_text
+from content_signals.text_encoder import check_encoder_matches, shared_encoder
 from jobs.content_embedding import encoder_for_spark, spread_over_cores, text_column
 
 
@@ -32,23 +32,14 @@ def _classifier(model_dir: str) -> tuple[ModelCard, nn.Module]:
     return load_model(Path(model_dir))
 
 
-def check_encoder_matches(card: ModelCard, encoder_config: TextEncoderConfig) -> None:
-    """A head only understands embeddings from the encoder it was trained on."""
-    if card.kind != TEXT_CLASSIFIER:
-        raise SignalsError(f"{card.name} {card.version} is not a text classifier")
-    encoder = shared_encoder(encoder_config)
-    wanted = card.text_encoder.get("weights_sha256")
-    if wanted != encoder.info.weights_sha256:
-        raise SignalsError(
-            f"{card.name} {card.version} was trained on encoder weights {wanted}, but the configured "
-            f"encoder has {encoder.info.weights_sha256}: set models.text_encoder.path to the same model"
-        )
-
-
 def score_content(content: DataFrame, model_dir: Path, encoder_config: TextEncoderConfig) -> DataFrame:
     """``content_id``, ``p_<class>`` per class and ``unsafe_score`` for every item."""
     card, _ = _classifier(str(model_dir))
-    check_encoder_matches(card, encoder_config)
+    if card.kind != TEXT_CLASSIFIER:
+        raise SignalsError(f"{card.name} {card.version} is not a text classifier")
+    check_encoder_matches(
+        card.name, card.version, card.text_encoder.get("weights_sha256"), shared_encoder(encoder_config)
+    )
     spark = content.sparkSession
     encoder = encoder_for_spark(spark, encoder_config)
     classes = card.classes

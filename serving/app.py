@@ -23,7 +23,7 @@ from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from serving.errors import Overloaded
-from serving.scoring import discover_models
+from serving.scoring import discover_models, forward_pass
 
 logger = logging.getLogger("content_signals.serving")
 
@@ -37,42 +37,59 @@ def model_deployment_name(model: str) -> str:
 
 
 class ModelReplica:
-    """Runs every stored version of one model's network: GPU when the replica was given one
-    (bf16 autocast), CPU otherwise."""
+    """Runs every stored version of one model: GPU when the replica was given one (bf16 autocast),
+    CPU otherwise. Text classifiers embed request-time text with the configured encoder first."""
 
-    def __init__(self, versions: dict[str, str], max_batch_size: int, batch_wait_timeout_s: float) -> None:
+    def __init__(
+        self,
+        versions: dict[str, str],
+        max_batch_size: int,
+        batch_wait_timeout_s: float,
+        text_encoder_json: str | None = None,
+    ) -> None:
         import torch
 
-        from content_signals.models import load_model
+        from content_signals.config import TextEncoderConfig
+        from content_signals.models import TEXT_CLASSIFIER, load_model
+        from content_signals.text_encoder import TextEncoder, check_encoder_matches
 
         torch.set_num_threads(1)
-        self._torch = torch
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.networks = {
-            version: load_model(Path(path))[1].to(self.device) for version, path in versions.items()
-        }
+        loaded = {version: load_model(Path(path)) for version, path in versions.items()}
+        self.cards = {version: card for version, (card, _) in loaded.items()}
+        self.networks = {version: network.to(self.device) for version, (_, network) in loaded.items()}
+        self.encoder: TextEncoder | None = None
+        text_cards = [card for card in self.cards.values() if card.kind == TEXT_CLASSIFIER]
+        if text_cards:
+            config = TextEncoderConfig.model_validate_json(text_encoder_json or "{}")
+            self.encoder = TextEncoder(config.model_copy(update={"device": self.device.type}))
+            for card in text_cards:
+                check_encoder_matches(
+                    card.name, card.version, card.text_encoder.get("weights_sha256"), self.encoder
+                )
         # @serve.batch wraps the method in an object that accepts new settings at run time.
         self.predict.set_max_batch_size(max_batch_size)  # type: ignore[attr-defined]
         self.predict.set_batch_wait_timeout_s(batch_wait_timeout_s)  # type: ignore[attr-defined]
         logger.info("model versions %s on %s", sorted(self.networks), self.device)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
-    async def predict(self, requests: list[tuple[str, np.ndarray]]) -> list[tuple[np.ndarray, int]]:
+    async def predict(
+        self, requests: list[tuple[str, np.ndarray | list[str]]]
+    ) -> list[tuple[np.ndarray, int]]:
         """One forward pass per version present in the batch; each caller gets its rows back and
         the number of items the pass it rode in held."""
-        torch = self._torch
         results: list[tuple[np.ndarray, int]] = [(np.zeros(0, dtype=np.float32), 0)] * len(requests)
         for version in {v for v, _ in requests}:
             members = [i for i, (v, _) in enumerate(requests) if v == version]
             batches = [requests[i][1] for i in members]
-            inputs = torch.from_numpy(np.concatenate(batches)).to(self.device)
-            with (
-                torch.inference_mode(),
-                torch.autocast(
-                    device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
-                ),
-            ):
-                scores = torch.sigmoid(self.networks[version](inputs)).float().cpu().numpy()
+            inputs: np.ndarray | list[str] = (
+                [text for batch in batches for text in batch]
+                if isinstance(batches[0], list)
+                else np.concatenate(batches)
+            )
+            scores = forward_pass(
+                self.cards[version], self.networks[version], inputs, self.encoder, self.device
+            )
             parts = np.split(scores, np.cumsum([len(b) for b in batches])[:-1])
             for i, part in zip(members, parts, strict=True):
                 results[i] = (part, len(scores))
@@ -85,7 +102,9 @@ class HandleRunner:
     def __init__(self, handles: dict[str, DeploymentHandle]) -> None:
         self.handles = handles
 
-    async def predict(self, model: str, version: str, inputs: np.ndarray) -> tuple[np.ndarray, int]:
+    async def predict(
+        self, model: str, version: str, inputs: np.ndarray | list[str]
+    ) -> tuple[np.ndarray, int]:
         from ray.serve.exceptions import BackPressureError
 
         try:
@@ -194,6 +213,7 @@ def build_app(
             {v: str(m.path) for v, m in versions.versions.items()},
             serving.max_batch_size,
             serving.batch_wait_timeout_s,
+            config.models.text_encoder.model_dump_json(),
         )
     options = dict(settings.get(INGRESS, {}))
     actor = {"num_cpus": serving.ingress_num_cpus, **options.pop("ray_actor_options", {})}

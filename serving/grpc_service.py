@@ -22,11 +22,18 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from content_signals.config import ServingConfig
+from content_signals.models import TEXT_CLASSIFIER
 from serving.api.content_signals.v1 import content_signals_pb2 as pb
 from serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 from serving.auth import Authorizer
 from serving.catalog import ServicePlan, ValueType
-from serving.data_plane import FeatureColumn, FeatureDataPlane, FeatureRequest, FeatureResult
+from serving.data_plane import (
+    FeatureColumn,
+    FeatureDataPlane,
+    FeatureRequest,
+    FeatureResult,
+    validate_content_ids,
+)
 from serving.errors import (
     InvalidRequest,
     NotFound,
@@ -37,7 +44,7 @@ from serving.errors import (
     Unavailable,
 )
 from serving.metrics import ServingMetrics
-from serving.scoring import ModelVersions, choose_model, decisions, found_items, model_inputs
+from serving.scoring import ModelVersions, choose_model, decisions, found_items, model_inputs, text_inputs
 
 access_log = logging.getLogger("content_signals.access")
 logger = logging.getLogger("content_signals.serving")
@@ -59,7 +66,9 @@ Response = TypeVar("Response")
 class ModelRunner(Protocol):
     """Runs a model version's network on standardised inputs: (scores, items in the forward pass)."""
 
-    async def predict(self, model: str, version: str, inputs: np.ndarray) -> tuple[np.ndarray, int]: ...
+    async def predict(
+        self, model: str, version: str, inputs: np.ndarray | list[str]
+    ) -> tuple[np.ndarray, int]: ...
 
 
 def request_inputs(fields: Mapping[str, pb.RequestInput]) -> dict[str, list[Any]]:
@@ -233,18 +242,26 @@ class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
             self.authorizer.check_model(team, model.card.name)
             if self.runner is None:
                 raise Unavailable("no model replicas are running")
-            features = await self.data_plane.read(
-                FeatureRequest(
-                    content_ids=list(request.content_ids),
-                    feature_service=model.card.feature_service,
-                    request_inputs=request_inputs(request.request_inputs),
+            inputs: np.ndarray | list[str]
+            if model.card.kind == TEXT_CLASSIFIER:
+                # Request-time text: nothing is read from the store, so every item counts as found.
+                content_ids = validate_content_ids(request.content_ids, self.data_plane.max_entities)
+                inputs = text_inputs(model.card, request_inputs(request.request_inputs), len(content_ids))
+                missing, found = [0] * len(content_ids), [True] * len(content_ids)
+            else:
+                features = await self.data_plane.read(
+                    FeatureRequest(
+                        content_ids=list(request.content_ids),
+                        feature_service=model.card.feature_service,
+                        request_inputs=request_inputs(request.request_inputs),
+                    )
                 )
-            )
-            inputs, missing = model_inputs(model.card, features)
+                content_ids = features.content_ids
+                inputs, missing = model_inputs(model.card, features)
+                found = found_items(features)
             scores, batch_items = await self.runner.predict(model.card.name, model.card.version, inputs)
             self.metrics.model_batch.labels(model.card.name).observe(batch_items)
             chosen, thresholds = decisions(model.card, scores)
-            found = found_items(features)
             response = pb.ScoreResponse(
                 model=model.card.name,
                 model_version=model.card.version,
@@ -258,7 +275,7 @@ class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
                         found=f,
                     )
                     for cid, s, m, d, t, f in zip(
-                        features.content_ids, scores, missing, chosen, thresholds, found, strict=True
+                        content_ids, scores, missing, chosen, thresholds, found, strict=True
                     )
                 ],
             )

@@ -4,19 +4,28 @@ features become the network's input tensor, and how a policy model's score becom
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.model_registry import promoted_version
-from content_signals.models import CARD_FILE, FEATURE_MLP, ModelCard
+from content_signals.models import CARD_FILE, TEXT_CLASSIFIER, ModelCard
+from content_signals.text import normalise_text
 from serving.data_plane import FeatureResult
 from serving.decoding import NOT_FOUND, PRESENT
 from serving.errors import InvalidRequest, NotFound
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from content_signals.text_encoder import TextEncoder
 
 
 class Decision(IntEnum):
@@ -69,10 +78,6 @@ def discover_models(layout: DataLayout) -> dict[str, ModelVersions]:
             if not path.name[1:].isdigit() or not (path / CARD_FILE).exists():
                 continue
             card = ModelCard(**json.loads((path / CARD_FILE).read_text()))
-            if card.kind != FEATURE_MLP:
-                # Score serves models over online features; text classifiers need request-time
-                # text, which Score does not take yet.
-                continue
             versions[card.version] = ServedModel(card=card, path=path)
         if versions:
             models[model_root.name] = ModelVersions(model_root.name, versions, promoted_version(model_root))
@@ -113,6 +118,53 @@ def model_inputs(card: ModelCard, features: FeatureResult) -> tuple[np.ndarray, 
     missing = np.isnan(raw).sum(axis=1).astype(int).tolist()
     standardised = np.nan_to_num((raw - means) / stds, nan=0.0).astype(np.float32)
     return standardised, missing
+
+
+TEXT_INPUT = "text"
+
+
+def text_inputs(card: ModelCard, inputs: Mapping[str, list[Any]], n: int) -> list[str]:
+    """A text classifier's input: request input ``text``, one string per content id, normalised
+    as in training."""
+    unexpected = sorted(set(inputs) - {TEXT_INPUT})
+    if unexpected:
+        raise InvalidRequest(
+            f"unexpected request input {unexpected[0]!r} (model {card.name} takes: {TEXT_INPUT})"
+        )
+    values = inputs.get(TEXT_INPUT)
+    if values is None:
+        raise InvalidRequest(
+            f"model {card.name} scores request-time text: set request input {TEXT_INPUT!r} "
+            "with one string per content id"
+        )
+    if len(values) != n:
+        raise InvalidRequest(f"request input {TEXT_INPUT!r} has {len(values)} values for {n} content ids")
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidRequest(f"request input {TEXT_INPUT!r} must be string values")
+    return [normalise_text(v) for v in values]
+
+
+def forward_pass(
+    card: ModelCard,
+    network: nn.Module,
+    inputs: np.ndarray | list[str],
+    encoder: TextEncoder | None,
+    device: torch.device,
+) -> np.ndarray:
+    """Scores in [0, 1]: a feature model's probability, or a text classifier's unsafe score
+    (1 - P(neither)). bf16 autocast on GPU."""
+    import torch
+
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    with torch.inference_mode(), autocast:
+        if card.kind == TEXT_CLASSIFIER:
+            if encoder is None:
+                raise SignalsError(f"{card.name} {card.version} needs the text encoder")
+            embeddings = torch.from_numpy(encoder.encode(list(inputs))).to(device)
+            probabilities = torch.softmax(network(embeddings).float(), dim=1)
+            return (1.0 - probabilities[:, card.classes.index("neither")]).cpu().numpy()
+        assert isinstance(inputs, np.ndarray)
+        return torch.sigmoid(network(torch.from_numpy(inputs).to(device))).float().cpu().numpy()
 
 
 def found_items(features: FeatureResult) -> list[bool]:

@@ -32,15 +32,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from content_signals.config import PlatformConfig, TeamAccess, TlsConfig
+from content_signals.config import PlatformConfig, TeamAccess, TextEncoderConfig, TlsConfig
 from content_signals.layout import DataLayout
-from content_signals.models import CARD_FILE, ModelCard, load_model
+from content_signals.models import CARD_FILE, TEXT_CLASSIFIER, ModelCard, load_model
 from content_signals.publishing import publish
+from content_signals.text_encoder import shared_encoder
 from serving.api.content_signals.v1 import content_signals_pb2 as pb
 from serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 from serving.client import SignalsClient
 from serving.grpc_server import SignalsServer, start_server
-from serving.scoring import discover_models
+from serving.scoring import ModelVersions, discover_models, forward_pass
 from tests.buf_tool import INSTALL_HINT, buf_binary
 from tests.conftest import Pipeline, free_port
 
@@ -56,32 +57,37 @@ TOKENS = {
 class LocalRunner:
     """The model deployments' job (a forward pass per model version), in this process."""
 
-    def __init__(self, layout: DataLayout) -> None:
-        self.networks = {
-            (name, version): load_model(model.path)[1]
-            for name, versions in discover_models(layout).items()
+    def __init__(
+        self, models: dict[str, ModelVersions], text_encoder: TextEncoderConfig | None = None
+    ) -> None:
+        self.models = {
+            (name, version): (model.card, load_model(model.path)[1])
+            for name, versions in models.items()
             for version, model in versions.versions.items()
         }
+        needs_encoder = any(card.kind == TEXT_CLASSIFIER for card, _ in self.models.values())
+        self.encoder = (
+            shared_encoder(text_encoder or TextEncoderConfig(device="cpu")) if needs_encoder else None
+        )
 
-    async def predict(self, model: str, version: str, inputs: np.ndarray) -> tuple[np.ndarray, int]:
+    async def predict(
+        self, model: str, version: str, inputs: np.ndarray | list[str]
+    ) -> tuple[np.ndarray, int]:
         import torch
 
-        with torch.inference_mode():
-            scores = torch.sigmoid(self.networks[(model, version)](torch.from_numpy(inputs))).numpy()
-        return scores, len(inputs)
+        card, network = self.models[(model, version)]
+        return forward_pass(card, network, inputs, self.encoder, torch.device("cpu")), len(inputs)
 
 
 class ServerThread:
     """A :class:`SignalsServer` on its own event loop, as in an ingress replica."""
 
-    def __init__(self, config: PlatformConfig) -> None:
+    def __init__(self, config: PlatformConfig, models: dict[str, ModelVersions] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        layout = DataLayout(config.data_dir)
-        self.server: SignalsServer = self._run(
-            start_server(config, discover_models(layout), LocalRunner(layout), 0)
-        )
+        models = discover_models(DataLayout(config.data_dir)) if models is None else models
+        self.server: SignalsServer = self._run(start_server(config, models, LocalRunner(models), 0))
         self.target = f"127.0.0.1:{self.server.port}"
 
     def _run(self, coroutine: Any) -> Any:

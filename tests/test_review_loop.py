@@ -16,9 +16,10 @@ from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.models import load_model
 from content_signals.review import export_review_batch, import_review_labels, labels_dir, load_review_labels
-from content_signals.safety_model import SafetyTraining, load_labelled_texts, normalise_text, train_safety
+from content_signals.safety_model import SafetyTraining, load_labelled_texts, train_safety
 from content_signals.synthetic import GenerationSpec, write_catalogue
-from content_signals.text_encoder import shared_encoder, text_of
+from content_signals.text import normalise_text, text_of
+from content_signals.text_encoder import shared_encoder
 from tests.test_safety_model import DAVIDSON
 
 

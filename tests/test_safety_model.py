@@ -25,9 +25,9 @@ from content_signals.safety_model import (
     embed_corpus,
     held_out_split,
     load_labelled_texts,
-    normalise_text,
     train_safety,
 )
+from content_signals.text import normalise_text
 from content_signals.text_encoder import shared_encoder
 from serving.scoring import Decision, decisions, discover_models
 from tests.conftest import SHARED_DATA
