@@ -123,9 +123,10 @@ def test_the_saved_head_reloads_and_predicts_the_same(trained: tuple[PlatformCon
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_score_serving_skips_text_classifiers(trained: tuple[PlatformConfig, SafetyTraining]) -> None:
-    config, _ = trained
-    assert "safety" not in discover_models(DataLayout(config.data_dir))
+def test_serving_discovers_the_text_classifier(trained: tuple[PlatformConfig, SafetyTraining]) -> None:
+    config, result = trained
+    served = discover_models(DataLayout(config.data_dir))["safety"]
+    assert served.version(result.card.version).card.kind == TEXT_CLASSIFIER
 
 
 def test_cli_refuses_a_bad_corpus_with_one_line(tmp_path: Path) -> None:
