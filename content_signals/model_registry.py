@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,13 +69,16 @@ def stored_versions(model_root: Path) -> list[str]:
     return sorted(found, key=lambda v: int(v[1:]))
 
 
-def default_version(model_root: Path) -> str | None:
+def default_of(versions: Iterable[str], promoted: str | None) -> str | None:
     """The version consumers get unless they ask for one: the promoted one, else the newest."""
-    versions = stored_versions(model_root)
-    promoted = promoted_version(model_root)
-    if promoted in versions:
+    ordered = sorted(versions, key=lambda v: int(v.lstrip("v")))
+    if promoted in ordered:
         return promoted
-    return versions[-1] if versions else None
+    return ordered[-1] if ordered else None
+
+
+def default_version(model_root: Path) -> str | None:
+    return default_of(stored_versions(model_root), promoted_version(model_root))
 
 
 def promoted_version(model_root: Path) -> str | None:

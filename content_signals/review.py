@@ -153,17 +153,16 @@ def import_review_labels(
     if labelled.empty:
         raise SignalsError(f"{path.name} has no labelled rows (fill the label column)")
     imported_at = now or datetime.now(UTC)
-    reviewed_at = (
-        pd.to_datetime(labelled["reviewed_at"], utc=True, errors="coerce")
+    given = (
+        labelled["reviewed_at"].fillna("").astype(str).str.strip()
         if "reviewed_at" in labelled
-        else pd.Series(pd.NaT, index=labelled.index)
+        else pd.Series("", index=labelled.index)
     )
-    if (
-        reviewed_at.isna().all()
-        and "reviewed_at" in labelled
-        and labelled["reviewed_at"].astype(str).ne("").any()
-    ):
-        raise SignalsError(f"{path.name}: reviewed_at must be ISO-8601 timestamps")
+    reviewed_at = pd.to_datetime(given.where(given != ""), utc=True, errors="coerce", format="ISO8601")
+    unreadable = (given != "") & reviewed_at.isna()
+    if unreadable.any():
+        rows = [int(i) + 2 for i in np.flatnonzero(unreadable.to_numpy())[:5]]
+        raise SignalsError(f"{path.name}: reviewed_at must be ISO-8601 timestamps (rows {rows})")
     reviewed_at = reviewed_at.fillna(pd.Timestamp(imported_at))
     reviewer = labelled["reviewer"].astype(str) if "reviewer" in labelled else getpass.getuser()
     table = pa.Table.from_pandas(

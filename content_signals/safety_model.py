@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score
+from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import train_test_split
 from torch import nn
 
@@ -29,6 +29,7 @@ from content_signals.config import PlatformConfig
 from content_signals.decision_policy import choose_thresholds, policy_outcomes
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
+from content_signals.model_evaluation import class_metrics
 from content_signals.models import (
     TEST_PREDICTIONS_FILE,
     TEXT_CLASSIFIER,
@@ -105,24 +106,15 @@ def held_out_split(labels: np.ndarray, seed: int = 0) -> Split:
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    """Weighted and macro F1, per-class precision / recall / F1, one-vs-rest ROC-AUC."""
-    predicted = probabilities.argmax(axis=1)
-    all_classes = list(range(len(CLASSES)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=all_classes, zero_division=0
-    )
-    metrics = {
-        "weighted_f1": float(f1_score(labels, predicted, average="weighted", zero_division=0)),
-        "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
-        "accuracy": float((predicted == labels).mean()),
-    }
-    for index, name in enumerate(CLASSES):
-        metrics[f"{name}_precision"] = float(precision[index])
-        metrics[f"{name}_recall"] = float(recall[index])
-        metrics[f"{name}_f1"] = float(f1[index])
-        metrics[f"{name}_support"] = float(support[index])
+    """Weighted and macro F1, per-class precision / recall / F1, one-vs-rest ROC-AUC: the model
+    card's own figures (:func:`content_signals.model_evaluation.class_metrics`), flattened."""
+    computed = class_metrics(labels, probabilities, list(CLASSES))
+    metrics = {key: float(computed[key]) for key in ("weighted_f1", "macro_f1", "accuracy")}
+    for name, values in computed["per_class"].items():
+        for key in ("precision", "recall", "f1", "support"):
+            metrics[f"{name}_{key}"] = float(values[key])
     if len(set(labels.tolist())) == len(CLASSES):
-        metrics["macro_roc_auc"] = float(roc_auc_score(labels, probabilities, multi_class="ovr"))
+        metrics["macro_roc_auc"] = float(computed["macro_roc_auc"])
     return metrics
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.model_registry import promoted_version
+from content_signals.model_registry import default_of, promoted_version
 from content_signals.models import CARD_FILE, TEXT_CLASSIFIER, ModelCard
 from content_signals.text import normalise_text
 from serving.data_plane import FeatureResult
@@ -55,9 +55,9 @@ class ModelVersions:
 
     @property
     def default(self) -> ServedModel:
-        if self.promoted in self.versions:
-            return self.versions[self.promoted]  # type: ignore[index]
-        return self.versions[max(self.versions, key=lambda v: int(v.lstrip("v")))]
+        chosen = default_of(self.versions, self.promoted)
+        assert chosen is not None, "a model is only discovered with at least one version"
+        return self.versions[chosen]
 
     def version(self, version: str) -> ServedModel:
         if not version:

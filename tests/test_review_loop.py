@@ -110,6 +110,10 @@ def test_labels_round_trip_and_respect_their_review_time(
         ("content_id,text\nc1,hi\n", "lacks column"),
         ("content_id,text,label\nc1,hi,\n", "no labelled rows"),
         ("content_id,text,label\nc1,hi,hate\nc1,hi,neither\n", "more than once"),
+        (
+            "content_id,text,label,reviewed_at\nc1,hi,hate,2026-11-20T10:00:00Z\nc2,yo,hate,yesterday\n",
+            r"reviewed_at must be ISO-8601 timestamps \(rows \[3\]\)",
+        ),
     ],
 )
 def test_an_invalid_batch_writes_nothing(
