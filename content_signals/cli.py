@@ -34,6 +34,11 @@ from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.layout import DataLayout
 
+# The real labelled corpus (../shared/data, read in place, never copied into the repo).
+DEFAULT_SAFETY_CORPUS = Path("../shared/data/text/davidson_labeled.csv")
+# The demo trains on a stratified sample: the whole corpus takes minutes to encode on 2 CPU cores.
+DEMO_SAFETY_TEXTS = 2_000
+
 app = typer.Typer(
     help="Content Signals: compute, validate, publish and serve signals about catalogue content.",
     no_args_is_help=True,
@@ -194,7 +199,16 @@ def _run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
     # One partition: its per-stage progress (compute, gate, publish) is worth showing.
     history = open_history(config)
     try:
-        run_job(spark_session(config.spark), layout, names[0], days[0], quality_gate(config), say, history)
+        run_job(
+            spark_session(config.spark),
+            layout,
+            names[0],
+            days[0],
+            quality_gate(config),
+            say,
+            history,
+            models=config.models,
+        )
     finally:
         history.close()
 
@@ -269,7 +283,7 @@ def train_safety(
     corpus: Annotated[
         Path,
         typer.Option(help="Labelled texts in the Davidson format (columns: tweet, class 0/1/2)."),
-    ] = Path("../shared/data/text/davidson_labeled.csv"),
+    ] = DEFAULT_SAFETY_CORPUS,
     limit: Annotated[
         int | None, typer.Option(min=30, help="Train on a stratified sample of this many texts.")
     ] = None,
@@ -406,16 +420,18 @@ def demo(
     started = time.perf_counter()
     first_day = date(2026, 1, 1)
     feature_day = first_day + timedelta(days=6)
-    say("1/6 generate synthetic catalogue")
+    say("1/7 generate synthetic catalogue")
     ctx.invoke(generate, ctx=ctx, start_date=first_day.isoformat())
+    say(f"2/7 train the safety model on {DEMO_SAFETY_TEXTS:,} labelled texts of {DEFAULT_SAFETY_CORPUS}")
+    ctx.invoke(train_safety, ctx=ctx, limit=DEMO_SAFETY_TEXTS, epochs=20, review_labels=False)
     for day in (feature_day - timedelta(days=1), feature_day):
-        say(f"2/6 signal jobs {day.isoformat()}: compute in Spark, validate with Great Expectations")
+        say(f"3/7 signal jobs {day.isoformat()}: compute in Spark, validate with Great Expectations")
         _run_jobs(config, "all", [day])
-        say(f"3/6 publish {day.isoformat()} to the online store with Feast")
+        say(f"4/7 publish {day.isoformat()} to the online store with Feast")
         ctx.invoke(publish, ctx=ctx, day=day.isoformat())
-    say("4/6 train the quality model on point-in-time features")
+    say("5/7 train the quality model on point-in-time features")
     ctx.invoke(train_quality, ctx=ctx, day=feature_day.isoformat())
-    say("5/6 data-quality dashboard and freshness")
+    say("6/7 data-quality dashboard and freshness")
     from content_signals.quality import freshness, report
     from jobs.schema import partition_timestamp
 
@@ -425,7 +441,7 @@ def demo(
     say(f"freshness as of {as_of:%Y-%m-%d %H:%M} UTC:")
     for row in freshness(config, now=as_of):
         say(f"    {row.view}: newest partition {row.latest_partition}, {'STALE' if row.stale else 'fresh'}")
-    say("6/6 serve over gRPC and query it")
+    say("7/7 serve over gRPC and query it")
     _query_server(config)
     say(f"demo finished in {time.perf_counter() - started:.0f}s")
 
@@ -457,6 +473,14 @@ def _query_server(config: PlatformConfig) -> None:
                     f"{name}={shown(value)}" for name, value in row.items() if value is not None
                 )
                 typer.echo(f"    {content_id}: {present or 'NOT_FOUND'}")
+            safety = client.get_online_features(
+                ids, feature_refs=["content_safety:unsafe_score", "content_safety:safety_decision"]
+            )
+            say("GetOnlineFeatures content_safety (the safety model's daily scores):")
+            for row in safety.to_dicts():
+                score, decision = row["content_safety:unsafe_score"], row["content_safety:safety_decision"]
+                shown_row = "NOT_FOUND" if score is None else f"unsafe_score={score:.3f}, decision={decision}"
+                typer.echo(f"    {row['content_id']}: {shown_row}")
             scores = client.score("quality", ids)
             say(f"Score with model {scores.model} {scores.model_version}:")
             for item in scores.to_dicts():

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Literal
 
-DType = Literal["int64", "double", "string", "bool"]
+DType = Literal["int64", "double", "string", "bool", "float_vector"]
+# Scalar types: those with a value range, a drift profile and a place in a feature MLP's inputs.
+SCALAR_DTYPES: tuple[DType, ...] = ("int64", "double", "string", "bool")
 Grain = Literal["row", "aggregate"]
 
 ENTITY_TIMESTAMP = "event_timestamp"
@@ -65,6 +67,23 @@ class Signal:
     # The value is the key of another entity (a content item's creator): training sets and online
     # reads use it to find that entity's features for rows that carry only this table's key.
     references: Entity | None = None
+    # Length of every value of a ``float_vector`` signal (the gate checks it on every row).
+    dimension: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype == "float_vector":
+            if self.dimension is None or self.dimension < 1:
+                raise ValueError(f"signal {self.name!r}: a float_vector needs a positive dimension")
+            if self.min_value is not None or self.max_value is not None or self.allowed_values or self.drift:
+                raise ValueError(
+                    f"signal {self.name!r}: ranges, allowed values and drift apply to scalars only"
+                )
+        elif self.dimension is not None:
+            raise ValueError(f"signal {self.name!r}: only a float_vector has a dimension")
+
+    @property
+    def is_vector(self) -> bool:
+        return self.dtype == "float_vector"
 
 
 @dataclass(frozen=True)
@@ -535,9 +554,120 @@ CONTENT_AUDIO = SignalTable(
     ),
 )
 
+# --- content_embedding ------------------------------------------------------------------------
+
+# all-MiniLM-L6-v2, the default text encoder; another encoder must have the same dimension.
+EMBEDDING_DIMENSION = 384
+
+CONTENT_EMBEDDING = SignalTable(
+    name="content_embedding",
+    entity=CONTENT,
+    description=(
+        "What each item's title and description say, as a sentence embedding: for similarity, "
+        "clustering and as the input of text models (content_safety is computed from it)."
+    ),
+    ttl=timedelta(days=7),
+    ttl_reason=(
+        "Text changes rarely and an embedding is only recomputed when it does; a week keeps vectors "
+        "serving through a long outage of the encoder job."
+    ),
+    signals=(
+        Signal(
+            "text_embedding",
+            "float_vector",
+            "Unit-length sentence embedding of title + description (joined with '. ') by the "
+            "configured text encoder (all-MiniLM-L6-v2 by default).",
+            sql="text_embedding",
+            unit="unit vector",
+            dimension=EMBEDDING_DIMENSION,
+        ),
+        Signal(
+            "embedded_text_fingerprint",
+            "string",
+            "First 16 hex digits of SHA-256 over the encoder's weights digest and the embedded text: "
+            "while it is unchanged, a later partition reuses the vector instead of encoding again.",
+            sql="embedded_text_fingerprint",
+        ),
+    ),
+)
+
+
+# --- content_safety ---------------------------------------------------------------------------
+
+SAFETY_DECISIONS = ("allow", "review", "block")
+
+CONTENT_SAFETY = SignalTable(
+    name="content_safety",
+    entity=CONTENT,
+    description=(
+        "The safety model's view of each item's text: class probabilities (hate, offensive, neither; "
+        "trained on labelled tweets), the unsafe score and the decision its thresholds give. "
+        "Computed from the same day's content_embedding."
+    ),
+    ttl=timedelta(days=3),
+    ttl_reason=(
+        "Moderation acts on these: three days covers two missed partitions, and an edited title is "
+        "rescored within a day."
+    ),
+    signals=(
+        Signal(
+            "unsafe_score",
+            "double",
+            "1 - P(neither): the probability that the text is hateful or offensive.",
+            sql="1.0D - p_neither",
+            unit="probability",
+            min_value=0.0,
+            max_value=1.0,
+            drift=True,
+        ),
+        Signal(
+            "p_hate",
+            "double",
+            "Probability of the hate class.",
+            sql="p_hate",
+            unit="probability",
+            min_value=0.0,
+            max_value=1.0,
+        ),
+        Signal(
+            "p_offensive",
+            "double",
+            "Probability of the offensive (but not hateful) class.",
+            sql="p_offensive",
+            unit="probability",
+            min_value=0.0,
+            max_value=1.0,
+            drift=True,
+        ),
+        Signal(
+            "safety_decision",
+            "string",
+            "block at or above the model version's block threshold, review at or above its review "
+            "threshold, else allow (thresholds chosen on validation data, stored with the version).",
+            sql="""CASE WHEN 1.0D - p_neither >= block_threshold THEN 'block'
+                WHEN 1.0D - p_neither >= review_threshold THEN 'review' ELSE 'allow' END""",
+            allowed_values=SAFETY_DECISIONS,
+        ),
+        Signal(
+            "safety_model_version",
+            "string",
+            "The safety model version that scored the item (the promoted one, else the newest).",
+            sql="model_version",
+        ),
+    ),
+)
+
 SIGNAL_TABLES: dict[str, SignalTable] = {
     table.name: table
-    for table in (CONTENT_METADATA, CONTENT_ENGAGEMENT, CONTENT_AUDIO, CREATOR_PROFILE, TEXT_SAFETY_LEXICON)
+    for table in (
+        CONTENT_METADATA,
+        CONTENT_ENGAGEMENT,
+        CONTENT_AUDIO,
+        CREATOR_PROFILE,
+        TEXT_SAFETY_LEXICON,
+        CONTENT_EMBEDDING,
+        CONTENT_SAFETY,
+    )
 }
 
 

@@ -14,6 +14,10 @@ _HTML_ENTITY = re.compile(r"&#?\w+;")
 _RETWEET = re.compile(r"\bRT\b")
 _SPACE = re.compile(r"\s+")
 
+# Part of every stored embedding's fingerprint: change it when normalise_text changes, so that
+# vectors of the old normalisation are computed again instead of being reused.
+NORMALISATION_VERSION = "1"
+
 
 def normalise_text(text: str) -> str:
     """URLs and mentions become placeholders, HTML entities and retweet markers go."""

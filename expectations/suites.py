@@ -22,6 +22,7 @@ from content_signals.config import QualityConfig
 from content_signals.definitions import CREATED_TIMESTAMP, ENTITY_TIMESTAMP, DType, SignalTable
 from expectations.approx_median import ExpectColumnApproxMedianToBeBetween
 from expectations.profile import ColumnProfile, PartitionProfile
+from expectations.vector_length import ExpectColumnVectorLengthsToEqual
 
 SUITE_VERSION = "2"
 
@@ -31,6 +32,7 @@ _GE_SPARK_TYPES: dict[DType, str] = {
     "double": "DoubleType",
     "string": "StringType",
     "bool": "BooleanType",
+    "float_vector": "ArrayType",
 }
 # Our severities as Great Expectations names them (an error is GE's "critical").
 GE_SEVERITY = {"error": FailureSeverity.CRITICAL, "warning": FailureSeverity.WARNING}
@@ -66,6 +68,10 @@ def schema_expectations(table: SignalTable) -> list[gxe.Expectation]:
         )
         if not signal.nullable:
             expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=signal.name))
+        if signal.dimension is not None:
+            expectations.append(
+                ExpectColumnVectorLengthsToEqual(column=signal.name, dimension=signal.dimension)
+            )
         if signal.min_value is not None or signal.max_value is not None:
             expectations.append(
                 gxe.ExpectColumnValuesToBeBetween(

@@ -33,7 +33,8 @@ details, with their place in Feast 0.67's source, are:
   least as new as the row's (unless ``skip_dedup``);
 * SQLite (``feast/infra/online_stores/sqlite.py``): table ``<project>_<view>``, one row per
   entity x feature, ``INSERT ... ON CONFLICT(entity_key, feature_name) DO UPDATE`` with no
-  timestamp check, ``value_text`` from ``helpers.extract_text_and_num`` (``str()`` of the value),
+  timestamp check, ``value_text`` from ``helpers.extract_text_and_num`` (``str()`` of the value;
+  none for a vector),
   and timestamps stored as ``int(naive_utc_datetime.timestamp())`` by the ``datetime`` adapter
   Feast registers last (``adapt_datetime_epoch``).
 
@@ -83,6 +84,8 @@ _TAG_STRING = 0x12  # string_val = 2, length-delimited
 _TAG_INT64 = 0x20  # int64_val = 4, varint
 _TAG_DOUBLE = 0x29  # double_val = 5, 64-bit
 _TAG_BOOL = 0x38  # bool_val = 7, varint
+_TAG_FLOAT_LIST = b"\x82\x01"  # float_list_val = 16, length-delimited (a two-byte tag)
+_TAG_PACKED_FLOATS = 0x0A  # FloatList.val = 1, packed
 _EPOCH = datetime(1970, 1, 1)
 # SQLite's historical limit on bound parameters per statement; safe on every build.
 _SQLITE_MAX_PARAMS = 999
@@ -167,6 +170,11 @@ _TYPE_CHECKS: dict[DType, tuple[Callable[[pa.DataType], bool], str]] = {
     "double": (pa.types.is_float64, "float64 (double)"),
     "string": (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "a string"),
     "bool": (pa.types.is_boolean, "a boolean"),
+    # Feast's FLOAT_LIST conversion takes any float list; float32 is what Spark writes for it.
+    "float_vector": (
+        lambda t: pa.types.is_list(t) and pa.types.is_floating(t.value_type),
+        "a list of floats",
+    ),
 }
 
 
@@ -328,7 +336,32 @@ def encode_values(dtype: DType, column: pa.Array) -> pa.Array:
         matrix[:, 0] = _TAG_BOOL
         matrix[:, 1] = flags
         return _binary(matrix, np.where(invalid, 0, 2))
+    if dtype == "float_vector":
+        return _float_lists(column, invalid)
     raise PartitionError(f"unsupported dtype {dtype!r}")
+
+
+def _float_lists(column: pa.Array, invalid: np.ndarray) -> pa.Array:
+    """``Value(float_list_val=FloatList(val=v))`` per row: the two-byte tag, the outer length, and
+    a packed FloatList (tag, byte length, little-endian float32s) that is empty for an empty list."""
+    lists = column.cast(pa.list_(pa.float32()))
+    counts = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    floats = lists.flatten().to_numpy(zero_copy_only=False).astype("<f4", copy=False)
+    offsets = np.zeros(len(counts) + 1, np.int32)
+    np.cumsum(counts * 4, out=offsets[1:])
+    data = pa.Array.from_buffers(
+        pa.binary(), len(counts), [None, pa.py_buffer(offsets), pa.py_buffer(floats.tobytes())]
+    )
+    inner_prefix = np.empty((len(counts), 11), np.uint8)
+    inner_prefix[:, 0] = _TAG_PACKED_FLOATS
+    inner_prefix[:, 1:], varint_lengths = _varint((counts * 4).astype(np.uint64))
+    inner_lengths = np.where(counts > 0, 1 + varint_lengths, 0)
+    outer = np.empty((len(counts), 10), np.uint8)
+    outer[:], outer_lengths = _varint((inner_lengths + counts * 4).astype(np.uint64))
+    prefix = _join(pa.scalar(_TAG_FLOAT_LIST, pa.binary()), _binary(outer, outer_lengths))  # type: ignore[arg-type]
+    encoded = _join(prefix, _binary(inner_prefix, inner_lengths), data)
+    # A null vector is an empty ValueProto: zero bytes.
+    return pc.if_else(pa.array(invalid), pa.scalar(b"", pa.binary()), encoded)
 
 
 def value_texts(dtype: DType, column: pa.Array) -> list[str | None]:
@@ -347,6 +380,8 @@ def value_texts(dtype: DType, column: pa.Array) -> list[str | None]:
     if dtype == "bool":
         flags = column.to_numpy(zero_copy_only=False)
         return [None if f is None else ("True" if f else "False") for f in flags.tolist()]
+    if dtype == "float_vector":
+        return [None] * len(column)  # extract_text_and_num gives lists no text
     raise PartitionError(f"unsupported dtype {dtype!r}")
 
 

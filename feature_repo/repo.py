@@ -35,7 +35,7 @@ def build_objects(config: PlatformConfig, tables: Mapping[str, SignalTable] = SI
     """Every Feast object, derived from the signal ``tables`` (the platform's own by default)."""
     from feature_repo.entities import feast_entities
     from feature_repo.on_demand import upload_text_view
-    from feature_repo.services import ranking_v1, safety_v1, upload_safety_v1
+    from feature_repo.services import ranking_v1, safety_v1, safety_v2, similarity_v1, upload_safety_v1
     from feature_repo.sources import signal_source
     from feature_repo.views import signal_view
 
@@ -51,7 +51,13 @@ def build_objects(config: PlatformConfig, tables: Mapping[str, SignalTable] = SI
     return RepoObjects(
         entities=list(entities.values()),
         views=list(views.values()),
-        services=[ranking_v1(views), safety_v1(views), upload_safety_v1(upload_text, views)],
+        services=[
+            ranking_v1(views),
+            safety_v1(views),
+            safety_v2(views),
+            similarity_v1(views),
+            upload_safety_v1(upload_text, views),
+        ],
         on_demand_views=[upload_text],
     )
 

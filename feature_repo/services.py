@@ -39,6 +39,34 @@ def safety_v1(views: dict[str, FeatureView]) -> FeatureService:
     )
 
 
+def safety_v2(views: dict[str, FeatureView]) -> FeatureService:
+    """safety_v1 plus the safety model's scores and decision (``content_safety``)."""
+    metadata = views["content_metadata"]
+    return FeatureService(
+        name="safety_v2",
+        features=[
+            views["content_safety"],
+            views["text_safety_lexicon"],
+            metadata[["is_explicit", "metadata_completeness", "title_length", "title_caps_ratio", "has_url"]],
+            views["creator_profile"],
+        ],
+        description=(
+            "Features the moderation team reads: the safety model's scores and decision, the lexicon "
+            "baseline, a little metadata and the creator's profile."
+        ),
+        tags={"consumer": "safety", "version": "2"},
+    )
+
+
+def similarity_v1(views: dict[str, FeatureView]) -> FeatureService:
+    return FeatureService(
+        name="similarity_v1",
+        features=[views["content_embedding"][["text_embedding"]]],
+        description="Text embeddings for recommendation: nearest neighbours, deduplication, clustering.",
+        tags={"consumer": "recommendation", "version": "1"},
+    )
+
+
 def upload_safety_v1(upload_text: OnDemandFeatureView, views: dict[str, FeatureView]) -> FeatureService:
     """For uploads not yet in the catalogue: request-time text signals plus the creator's profile.
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from feast import Entity, FeatureView, Field
 from feast.data_source import DataSource
-from feast.types import Bool, FeastType, Float64, Int64, String
+from feast.types import Array, Bool, ComplexFeastType, FeastType, Float32, Float64, Int64, String
 
 from content_signals.definitions import DType, SignalTable
 
-FEAST_TYPES: dict[DType, FeastType] = {
+FEAST_TYPES: dict[DType, FeastType | ComplexFeastType] = {
     "int64": Int64,
     "double": Float64,
     "string": String,
     "bool": Bool,
+    # Stored as Feast's FLOAT_LIST: float32 halves the online store's bytes against doubles.
+    "float_vector": Array(Float32),
 }
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from content_signals.config import ModelsConfig
 from content_signals.definitions import CONTENT_AUDIO, SignalTable
 from content_signals.layout import DataLayout
 from jobs.inputs import read_inputs, require
@@ -37,7 +38,12 @@ def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
 
 
 def build(
-    spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
+    spark: SparkSession,
+    layout: DataLayout,
+    day: date,
+    created_at: datetime,
+    table: SignalTable = TABLE,
+    models: ModelsConfig | None = None,  # no model runs in this job
 ) -> DataFrame:
     frames = read_inputs(spark, input_paths(layout, day))
     return compute(frames["content"], frames["audio"], day, created_at, table)

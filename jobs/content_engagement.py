@@ -15,6 +15,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from content_signals.config import ModelsConfig
 from content_signals.definitions import (
     COMPLETION_SHARE,
     CONTENT_ENGAGEMENT,
@@ -87,7 +88,12 @@ def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
 
 
 def build(
-    spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
+    spark: SparkSession,
+    layout: DataLayout,
+    day: date,
+    created_at: datetime,
+    table: SignalTable = TABLE,
+    models: ModelsConfig | None = None,  # no model runs in this job
 ) -> DataFrame:
     frames = read_inputs(spark, input_paths(layout, day))
     return compute(frames["content"], frames["events"], day, created_at, table)

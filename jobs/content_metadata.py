@@ -13,6 +13,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from content_signals.config import ModelsConfig
 from content_signals.definitions import CONTENT_METADATA, SignalTable
 from content_signals.layout import DataLayout
 from jobs.inputs import require
@@ -56,7 +57,12 @@ def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
 
 
 def build(
-    spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
+    spark: SparkSession,
+    layout: DataLayout,
+    day: date,
+    created_at: datetime,
+    table: SignalTable = TABLE,
+    models: ModelsConfig | None = None,  # no model runs in this job
 ) -> DataFrame:
     content = spark.read.parquet(*map(str, input_paths(layout, day)["content"]))
     return compute(content, day, created_at, table)

@@ -1,30 +1,48 @@
 """Safety scores for catalogue items in Spark: the text classifier over each item's text.
 
-Each Python worker loads the encoder and the model version once (both cached per process) and
-scores Arrow batches: title and description are joined (:func:`jobs.content_embedding.text_column`),
-normalised as in training, embedded and classified. The output is one probability per class and
-the unsafe score (1 - P(neither)) that decisions are taken on.
+The daily ``content_safety`` job (:func:`build`) applies the safety model's head to the same day's
+``content_embedding`` partition, so text is encoded once per platform run, not once per model.
+:func:`score_content` encodes and classifies in one go, for text that has no stored embedding.
+
+In :func:`score_content`, each Python worker loads the encoder and the model version once (both
+cached per process) and scores Arrow batches: title and description are joined
+(:func:`jobs.content_embedding.text_column`), normalised as in training, embedded and classified.
+The output is one probability per class and the unsafe score (1 - P(neither)) that decisions are
+taken on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from torch import nn
 
-from content_signals.config import TextEncoderConfig
+from content_signals.config import ModelsConfig, TextEncoderConfig
+from content_signals.definitions import CONTENT_EMBEDDING, CONTENT_SAFETY, SignalTable
 from content_signals.errors import SignalsError
+from content_signals.layout import DataLayout
+from content_signals.model_registry import default_version
 from content_signals.models import TEXT_CLASSIFIER, ModelCard, load_model
 from content_signals.text import normalise_text
 from content_signals.text_encoder import check_encoder_matches, shared_encoder
-from jobs.content_embedding import encoder_for_spark, spread_over_cores, text_column
+from jobs.content_embedding import encoder_for_spark, spread_over_cores, text_column, text_fingerprint
+from jobs.inputs import require
+from jobs.schema import compute_partition
+
+TABLE = CONTENT_SAFETY
+# The model behind the table; its default version (promoted, else newest) scores each day.
+MODEL_NAME = "safety"
+# The job reads this table's partition of the same day (runner: ``SignalJob.upstream``).
+UPSTREAM = (CONTENT_EMBEDDING.name,)
+REQUIRED_CLASSES = ("hate", "offensive", "neither")
 
 
 @cache
@@ -32,11 +50,16 @@ def _classifier(model_dir: str) -> tuple[ModelCard, nn.Module]:
     return load_model(Path(model_dir))
 
 
-def score_content(content: DataFrame, model_dir: Path, encoder_config: TextEncoderConfig) -> DataFrame:
-    """``content_id``, ``p_<class>`` per class and ``unsafe_score`` for every item."""
+def _text_classifier(model_dir: Path) -> ModelCard:
     card, _ = _classifier(str(model_dir))
     if card.kind != TEXT_CLASSIFIER:
         raise SignalsError(f"{card.name} {card.version} is not a text classifier")
+    return card
+
+
+def score_content(content: DataFrame, model_dir: Path, encoder_config: TextEncoderConfig) -> DataFrame:
+    """``content_id``, ``p_<class>`` per class and ``unsafe_score`` for every item."""
+    card = _text_classifier(model_dir)
     check_encoder_matches(
         card.name, card.version, card.text_encoder.get("weights_sha256"), shared_encoder(encoder_config)
     )
@@ -63,3 +86,104 @@ def score_content(content: DataFrame, model_dir: Path, encoder_config: TextEncod
 
     scored = spread_over_cores(content).select("content_id", classify(text_column()).alias("scores"))
     return scored.select("content_id", "scores.*")
+
+
+def classify_embeddings(embeddings: DataFrame, model_dir: Path) -> DataFrame:
+    """``embeddings`` (a ``text_embedding`` column) with ``p_<class>`` per class of the model."""
+    card = _text_classifier(model_dir)
+    classes = card.classes
+    path = str(model_dir)
+    schema = ", ".join(f"p_{c}: double" for c in classes)
+
+    @F.pandas_udf(f"struct<{schema}>")  # type: ignore[call-overload]
+    def classify(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        _, head = _classifier(path)
+        for vectors in batches:
+            matrix = np.stack(vectors.to_numpy()).astype(np.float32, copy=False)
+            with torch.no_grad():
+                probabilities = torch.softmax(head(torch.from_numpy(matrix)), dim=1).numpy()
+            yield pd.DataFrame(
+                {f"p_{c}": probabilities[:, i].astype(np.float64) for i, c in enumerate(classes)}
+            )
+
+    scored = embeddings.withColumn("scores", classify(F.col("text_embedding")))
+    return scored.select(*[c for c in embeddings.columns], "scores.*")
+
+
+def check_same_encoder(content: DataFrame, embeddings: DataFrame, card: ModelCard, day: date) -> None:
+    """Refuse embeddings made by other encoder weights (or from other text) than the model expects.
+
+    Each stored vector's fingerprint covers the encoder's weights digest and the text; recomputing
+    it with the model card's digest from today's catalogue text must give the stored value.
+    """
+    digest = str(card.text_encoder.get("weights_sha256", ""))
+    expected = content.select("content_id", text_fingerprint(text_column(), digest).alias("expected"))
+    stored = embeddings.select("content_id", "embedded_text_fingerprint")
+    joined = expected.join(stored, "content_id", "full_outer")
+    wrong = joined.where(
+        F.col("expected").isNull()
+        | F.col("embedded_text_fingerprint").isNull()
+        | (F.col("expected") != F.col("embedded_text_fingerprint"))
+    )
+    sample = [row["content_id"] for row in wrong.limit(3).collect()]
+    if sample:
+        raise SignalsError(
+            f"content_embedding {day.isoformat()} does not match {card.name} {card.version}: items such "
+            f"as {', '.join(sample)} were embedded from other text or by other encoder weights than "
+            f"the model was trained on (weights {digest or 'unknown'}); recompute content_embedding "
+            "for the day with the model's encoder"
+        )
+
+
+def base(embeddings: DataFrame, model_dir: Path) -> DataFrame:
+    """One row per item: ``p_<class>``, the version's thresholds and its version."""
+    card = _text_classifier(model_dir)
+    if card.review_threshold is None or card.block_threshold is None:
+        raise SignalsError(f"{card.name} {card.version} has no decision thresholds")
+    return classify_embeddings(embeddings.select("content_id", "text_embedding"), model_dir).select(
+        "content_id",
+        *[f"p_{c}" for c in REQUIRED_CLASSES],
+        F.lit(card.review_threshold).alias("review_threshold"),
+        F.lit(card.block_threshold).alias("block_threshold"),
+        F.lit(card.version).alias("model_version"),
+    )
+
+
+def model_dir(layout: DataLayout) -> Path:
+    """The safety model version the job scores with: the promoted one, else the newest."""
+    root = layout.model_dir(MODEL_NAME)
+    version = default_version(root) if root.exists() else None
+    if version is None:
+        raise SignalsError(
+            f"missing input: no {MODEL_NAME} model under {root} (run `signals train safety` first)"
+        )
+    card = _text_classifier(root / version)
+    missing = [c for c in REQUIRED_CLASSES if c not in card.classes]
+    if missing:
+        raise SignalsError(f"{MODEL_NAME} {version} has no class {', '.join(missing)}")
+    return root / version
+
+
+def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
+    return {"content": [require(layout.content_path, "catalogue")], "model": [model_dir(layout)]}
+
+
+def build(
+    spark: SparkSession,
+    layout: DataLayout,
+    day: date,
+    created_at: datetime,
+    table: SignalTable = TABLE,
+    models: ModelsConfig | None = None,
+) -> DataFrame:
+    inputs = input_paths(layout, day)
+    content = spark.read.parquet(*map(str, inputs["content"]))
+    embeddings_path = require(
+        layout.signal_partition(CONTENT_EMBEDDING.name, day),
+        f"published content_embedding partition for {day.isoformat()}",
+        hint=f"run `signals jobs run content_embedding --date {day.isoformat()}` first",
+    )
+    embeddings = spark.read.parquet(str(embeddings_path))
+    model = inputs["model"][0]
+    check_same_encoder(content, embeddings, _text_classifier(model), day)
+    return compute_partition(table, base(embeddings, model), day, created_at)

@@ -13,6 +13,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from content_signals.config import ModelsConfig
 from content_signals.definitions import CREATOR_PROFILE, SignalTable
 from content_signals.layout import DataLayout
 from jobs.inputs import event_window, read_inputs, require
@@ -64,7 +65,12 @@ def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
 
 
 def build(
-    spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
+    spark: SparkSession,
+    layout: DataLayout,
+    day: date,
+    created_at: datetime,
+    table: SignalTable = TABLE,
+    models: ModelsConfig | None = None,  # no model runs in this job
 ) -> DataFrame:
     frames = read_inputs(spark, input_paths(layout, day))
     return compute(frames["content"], frames["events"], day, created_at, table)

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from content_signals.config import PlatformConfig
+from content_signals.config import ModelsConfig, PlatformConfig
 from content_signals.definitions import SignalTable
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.layout import DataLayout
@@ -25,15 +26,31 @@ from expectations.history import ValidationHistory
 from expectations.profile import baseline_profile, profile
 from jobs import (
     content_audio,
+    content_embedding,
     content_engagement,
     content_metadata,
+    content_safety,
     creator_profile,
     text_safety_lexicon,
 )
 from jobs.partitions import publish_partition, quarantine_partition
 
-# Builds the partition of the given table definition (normally the job's own) for a date.
-BuildFrame = Callable[[SparkSession, DataLayout, date, datetime, SignalTable], DataFrame]
+
+class BuildFrame(Protocol):
+    """Builds the partition of the given table definition (normally the job's own) for a date;
+    jobs that run models take their settings from ``models``."""
+
+    def __call__(
+        self,
+        spark: SparkSession,
+        layout: DataLayout,
+        day: date,
+        created_at: datetime,
+        table: SignalTable = ...,
+        models: ModelsConfig | None = None,
+    ) -> DataFrame: ...
+
+
 # Every input the job reads for a date, by name; raises SignalsError naming what is missing.
 CheckInputs = Callable[[DataLayout, date], dict[str, list[Path]]]
 
@@ -44,12 +61,26 @@ class SignalJob:
     # Cheap (file system only), so it runs before Spark starts.
     check_inputs: CheckInputs
     build: BuildFrame
+    # Signal tables whose partition of the same day the job reads: in a batch they run first,
+    # and a day on which one of them is quarantined is not run.
+    upstream: tuple[str, ...] = ()
 
 
+# In dependency order: a job comes after every table it reads.
 JOBS: dict[str, SignalJob] = {
     module.TABLE.name: SignalJob(module.TABLE, module.input_paths, module.build)
-    for module in (content_metadata, content_engagement, content_audio, creator_profile, text_safety_lexicon)
+    for module in (
+        content_metadata,
+        content_engagement,
+        content_audio,
+        creator_profile,
+        text_safety_lexicon,
+        content_embedding,
+    )
 }
+JOBS[content_safety.TABLE.name] = SignalJob(
+    content_safety.TABLE, content_safety.input_paths, content_safety.build, content_safety.UPSTREAM
+)
 
 
 @dataclass(frozen=True)
@@ -75,10 +106,22 @@ def job_names(name: str) -> list[str]:
 
 
 def check_all_inputs(layout: DataLayout, names: list[str], days: list[date]) -> None:
-    """Raise on the first missing input of any job on any day (cheap: no engine needed)."""
+    """Raise on the first missing input of any job on any day (cheap: no engine needed).
+
+    An upstream table that runs in the same batch is produced before it is read; one that does
+    not must already have a published partition for the day.
+    """
     for day in days:
         for name in names:
-            get_job(name).check_inputs(layout, day)
+            job = get_job(name)
+            job.check_inputs(layout, day)
+            for upstream in job.upstream:
+                if upstream not in names and not layout.signal_partition(upstream, day).exists():
+                    raise SignalsError(
+                        f"missing input: {name} {day.isoformat()} reads the {upstream} partition of the "
+                        f"same day, which is not published (run `signals jobs run {upstream} "
+                        f"--date {day.isoformat()}` first, or both together)"
+                    )
 
 
 def date_range(first: date, last: date) -> list[date]:
@@ -105,25 +148,39 @@ def run_many(
     gate: QualityGate,
     progress: Callable[[str], None] = lambda _line: None,
     history: ValidationHistory | None = None,
+    models: ModelsConfig | None = None,
 ) -> BatchReport:
-    """Run every job for every day, oldest first. A quarantined partition does not stop the rest.
+    """Run every job for every day, oldest first. A quarantined partition does not stop the rest,
+    except the jobs that read it on that day, which are not run (and reported as such).
 
     Inputs for all days are checked before anything runs, so a backfill never stops half-way on
     a missing file.
     """
+    names = [n for n in JOBS if n in names]  # dependency order, whatever order they were asked in
     check_all_inputs(layout, names, days)
-    published, quarantined = [], []
+    published: list[JobRun] = []
+    quarantined: list[str] = []
+    failed: set[tuple[str, date]] = set()
     started, total = time.perf_counter(), len(days) * len(names)
     for index, (day, name) in enumerate(((d, n) for d in sorted(days) for n in names), start=1):
-        try:
-            published.append(run_job(spark, layout, name, day, gate, history=history))
-            warnings = published[-1].gate.warnings
-            outcome = f"published {published[-1].rows:,} rows"
-            if warnings:
-                outcome += f" with {len(warnings)} warnings: " + "; ".join(w.describe() for w in warnings)
-        except GateFailed as exc:
-            quarantined.append(f"{name} {day.isoformat()}: {exc}")
-            outcome = "QUARANTINED"
+        blocked_by = [u for u in get_job(name).upstream if (u, day) in failed]
+        if blocked_by:
+            failed.add((name, day))
+            quarantined.append(
+                f"{name} {day.isoformat()}: not run, its input {blocked_by[0]} was quarantined"
+            )
+            outcome = f"NOT RUN ({blocked_by[0]} quarantined)"
+        else:
+            try:
+                published.append(run_job(spark, layout, name, day, gate, history=history, models=models))
+                warnings = published[-1].gate.warnings
+                outcome = f"published {published[-1].rows:,} rows"
+                if warnings:
+                    outcome += f" with {len(warnings)} warnings: " + "; ".join(w.describe() for w in warnings)
+            except GateFailed as exc:
+                failed.add((name, day))
+                quarantined.append(f"{name} {day.isoformat()}: {exc}")
+                outcome = "QUARANTINED"
         elapsed = time.perf_counter() - started
         remaining = elapsed / index * (total - index)
         progress(
@@ -148,7 +205,9 @@ def run_batch(
     check_all_inputs(layout, names, days)
     history = open_history(config)
     try:
-        report = run_many(start_spark(), layout, names, days, quality_gate(config), progress, history)
+        report = run_many(
+            start_spark(), layout, names, days, quality_gate(config), progress, history, config.models
+        )
     finally:
         history.close()
     progress(report.summary())
@@ -165,6 +224,7 @@ def run_job(
     gate: QualityGate,
     progress: Callable[[str], None] = lambda _line: None,
     history: ValidationHistory | None = None,
+    models: ModelsConfig | None = None,
 ) -> JobRun:
     """Compute ``name`` for ``day``; publish it if it passes the gate, else quarantine and raise.
 
@@ -175,7 +235,9 @@ def run_job(
     started = time.perf_counter()
     created_at = datetime.now(UTC)
     run_id = created_at.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    frame = job.build(spark, layout, day, created_at, job.table).persist(StorageLevel.MEMORY_AND_DISK)
+    frame = job.build(spark, layout, day, created_at, job.table, models=models).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
     try:
         rows = frame.count()
         progress(f"{name} {day.isoformat()}: computed {rows:,} rows ({time.perf_counter() - started:.1f}s)")

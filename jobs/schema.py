@@ -20,6 +20,9 @@ SPARK_TYPES: dict[DType, T.DataType] = {
     "double": T.DoubleType(),
     "string": T.StringType(),
     "bool": T.BooleanType(),
+    # Elements may be null as far as the type goes (Parquet reads lists back that way, and Spark
+    # cannot cast that away); the gate checks every vector's length instead.
+    "float_vector": T.ArrayType(T.FloatType(), containsNull=True),
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
+from content_signals.config import ModelsConfig
 from content_signals.definitions import TEXT_SAFETY_LEXICON, SignalTable
 from content_signals.layout import DataLayout
 from content_signals.synthetic import offensive_lexicon
@@ -41,7 +42,12 @@ def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
 
 
 def build(
-    spark: SparkSession, layout: DataLayout, day: date, created_at: datetime, table: SignalTable = TABLE
+    spark: SparkSession,
+    layout: DataLayout,
+    day: date,
+    created_at: datetime,
+    table: SignalTable = TABLE,
+    models: ModelsConfig | None = None,  # no model runs in this job
 ) -> DataFrame:
     content = spark.read.parquet(*map(str, input_paths(layout, day)["content"]))
     return compute(content, offensive_lexicon(), day, created_at, table)

@@ -19,6 +19,8 @@ CATALOGUE = ROOT / "docs" / "signal_catalogue.md"
 def _range(signal: Signal) -> str:
     if signal.allowed_values:
         return ", ".join(f"`{v}`" for v in signal.allowed_values)
+    if signal.dimension is not None:
+        return f"{signal.dimension} floats"
     low = "" if signal.min_value is None else f"{signal.min_value:g}"
     high = "" if signal.max_value is None else f"{signal.max_value:g}"
     return f"{low}..{high}" if low or high else ""

@@ -22,6 +22,7 @@ START = date(2026, 1, 1)
 FEATURE_DAY = START + timedelta(days=6)
 PREVIOUS_DAY = FEATURE_DAY - timedelta(days=1)
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DAVIDSON = SHARED_DATA / "text" / "davidson_labeled.csv"
 
 
 def free_port() -> int:
@@ -79,16 +80,19 @@ class Pipeline:
 
 @pytest.fixture(scope="session")
 def pipeline(platform_config: PlatformConfig, layout: DataLayout, spark, gate) -> Pipeline:  # type: ignore[no-untyped-def]
-    """Two validated, published days of every signal table and a trained quality model."""
+    """Two validated, published days of every signal table, a trained quality model and a small
+    safety model (trained first: the content_safety job scores with it)."""
     from content_signals.publishing import publish
+    from content_signals.safety_model import load_labelled_texts, train_safety
     from content_signals.synthetic import GenerationSpec, write_catalogue
     from content_signals.training import train_quality
     from jobs.runner import JOBS, run_many
 
     spec = GenerationSpec(items=300, creators=40, days=14, events_per_day=3_000, users=500, start_date=START)
     write_catalogue(spec, layout)
+    train_safety(platform_config, load_labelled_texts(DAVIDSON, limit=600), epochs=10)
     for day in (PREVIOUS_DAY, FEATURE_DAY):
-        report = run_many(spark, layout, list(JOBS), [day], gate)
+        report = run_many(spark, layout, list(JOBS), [day], gate, models=platform_config.models)
         assert not report.quarantined, report.quarantined
         publish(platform_config, day)
     train_quality(platform_config, spark, FEATURE_DAY, epochs=60)

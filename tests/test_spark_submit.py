@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -31,12 +32,13 @@ def submit(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
-def test_spark_submit_backfills_every_job(tmp_path: Path) -> None:
+def test_spark_submit_backfills_every_job(pipeline, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     layout = DataLayout(tmp_path)
     write_catalogue(
         GenerationSpec(items=100, creators=10, days=2, events_per_day=500, start_date=date(2026, 5, 1)),
         layout,
     )
+    shutil.copytree(pipeline.layout.models_root, layout.models_root)  # content_safety scores with it
     result = submit("all", "--start", "2026-05-01", "--end", "2026-05-02", "--data-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"{2 * len(JOBS)} partitions published, 0 quarantined" in result.stdout
