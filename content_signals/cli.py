@@ -322,7 +322,7 @@ def review_export(
     result = export_review_batch(config, spark_session(config.spark), out, model, limit)
     say(
         f"{result.in_review_band:,} of {result.scored:,} items in {model} {result.model_version}'s "
-        f"review band written to {result.path}"
+        f"review band written to {result.path} (scores: {result.source})"
     )
 
 

@@ -1,8 +1,10 @@
 """The review loop: items the safety policy sends to review go out as an annotation batch, and the
 reviewers' labels come back as timestamped training labels.
 
-Export scores the catalogue in Spark with the served version of the model (the promoted one, else
-the newest) and writes the REVIEW band (review threshold <= unsafe score < block threshold) as
+Export takes the scores of the served version of the model (the promoted one, else the newest):
+from the newest published ``content_safety`` partition when that version computed it (the daily
+job already scored the whole catalogue), otherwise by scoring the catalogue in Spark now. It writes
+the REVIEW band (review threshold <= unsafe score < block threshold) as
 JSONL or CSV, with the text the reviewer must judge and the signals behind the decision. Import
 checks every row before writing anything, then stores the labelled rows as one Parquet file under
 ``labels/<model>/``: content id, the text as reviewed, the label, who and when. The next
@@ -15,17 +17,18 @@ from __future__ import annotations
 import getpass
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from content_signals.config import PlatformConfig
+from content_signals.definitions import CONTENT_SAFETY
 from content_signals.errors import SignalsError
 from content_signals.files import write_atomic
 from content_signals.layout import DataLayout
@@ -59,6 +62,8 @@ class ReviewExport:
     model_version: str
     scored: int
     in_review_band: int
+    # Where the scores came from: a published content_safety partition, or scored at export.
+    source: str
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,12 @@ def export_review_batch(
         raise SignalsError(f"no catalogue at {layout.content_path}: generate or import one first")
 
     content = spark.read.parquet(str(layout.content_path))
-    scores = score_content(content, model_root / version, config.models.text_encoder)
+    published = published_scores(spark, layout, card.version) if model == "safety" else None
+    if published is not None:
+        scores, source = published
+    else:
+        scores = score_content(content, model_root / version, config.models.text_encoder)
+        source = f"scored the catalogue now with {model} {card.version}"
     band = scores.where(
         (F.col("unsafe_score") >= card.review_threshold) & (F.col("unsafe_score") < card.block_threshold)
     ).orderBy(F.col("unsafe_score").desc())
@@ -115,7 +125,30 @@ def export_review_batch(
     else:
         data = batch.to_csv(index=False)
     write_atomic(out, data.encode())
-    return ReviewExport(path=out, model_version=card.version, scored=scored, in_review_band=len(batch))
+    return ReviewExport(
+        path=out, model_version=card.version, scored=scored, in_review_band=len(batch), source=source
+    )
+
+
+def published_scores(spark: SparkSession, layout: DataLayout, version: str) -> tuple[DataFrame, str] | None:
+    """The newest published content_safety partition's scores, if ``version`` computed all of them."""
+    from expectations.profile import previous_partition
+
+    newest = previous_partition(layout, CONTENT_SAFETY.name, date.max)
+    if newest is None:
+        return None
+    day, path = newest
+    frame = spark.read.parquet(str(path))
+    versions = {row[0] for row in frame.select("safety_model_version").distinct().collect()}
+    if versions != {version}:
+        return None
+    scores = frame.select(
+        "content_id",
+        "unsafe_score",
+        *[F.col(f"p_{c}") for c in CLASSES if c != "neither"],
+        (1.0 - F.col("unsafe_score")).alias("p_neither"),
+    )
+    return scores, f"published content_safety partition {day.isoformat()}"
 
 
 def _read_batch(path: Path) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from content_signals.config import PlatformConfig
 from content_signals.decision_policy import choose_thresholds, policy_outcomes
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.model_evaluation import class_metrics
+from content_signals.model_evaluation import flat_metrics
 from content_signals.models import (
     TEST_PREDICTIONS_FILE,
     TEXT_CLASSIFIER,
@@ -107,15 +107,8 @@ def held_out_split(labels: np.ndarray, seed: int = 0) -> Split:
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """Weighted and macro F1, per-class precision / recall / F1, one-vs-rest ROC-AUC: the model
-    card's own figures (:func:`content_signals.model_evaluation.class_metrics`), flattened."""
-    computed = class_metrics(labels, probabilities, list(CLASSES))
-    metrics = {key: float(computed[key]) for key in ("weighted_f1", "macro_f1", "accuracy")}
-    for name, values in computed["per_class"].items():
-        for key in ("precision", "recall", "f1", "support"):
-            metrics[f"{name}_{key}"] = float(values[key])
-    if len(set(labels.tolist())) == len(CLASSES):
-        metrics["macro_roc_auc"] = float(computed["macro_roc_auc"])
-    return metrics
+    card's own figures (:func:`content_signals.model_evaluation.flat_metrics`)."""
+    return flat_metrics(labels, probabilities, list(CLASSES))
 
 
 @dataclass(frozen=True)

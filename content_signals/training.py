@@ -4,6 +4,11 @@ Features come from a point-in-time training set (:mod:`content_signals.training_
 ``ranking_v1`` service, as the Feast registry holds it, as of the end of the training date; the
 label is computed from listening events strictly after that moment (the following 7 days), so no
 feature can contain information about the label.
+
+A fixed 20% of items (by a hash of the id) is held out: the network never trains on them and no
+choice is made on them, so they are this model's test split. Their predictions are stored with the
+version, with the slices the model card reports (content type, language, creator size band), each
+as known at the feature time, so ``signals evaluate quality`` can rebuild the card at any time.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from content_signals.config import PlatformConfig
 from content_signals.definitions import ENTITY_TIMESTAMP, SIGNAL_TABLES
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models import ModelCard, QualityNet, next_version, save_model
+from content_signals.model_evaluation import CREATOR_SIZE_BANDS, band_labels, flat_metrics, known_or_unknown
+from content_signals.models import TEST_PREDICTIONS_FILE, ModelCard, QualityNet, next_version, save_model
 from content_signals.training_sets import build_training_set, feature_service_views
 from jobs.schema import partition_timestamp
 
@@ -35,6 +41,10 @@ FEATURE_TABLES = ("content_engagement", "content_metadata", "content_audio", "cr
 LABEL_DAYS = 7
 HIDDEN_UNITS = [32, 16]
 TARGET = "1 when the item's plays in the 7 days after the feature timestamp exceed the median item's, else 0"
+# The target's two values as card classes (index = label), so model cards and promotion gates
+# treat this binary model like any classifier. Serving reads only the positive-class probability.
+CLASSES = ("not_above_median", "above_median")
+HELD_OUT_SPLIT = "items with crc32(content_id) % 5 == 0 (20%): never trained on, nothing chosen on them"
 
 
 @dataclass(frozen=True)
@@ -45,11 +55,12 @@ class TrainingResult:
 
 
 def numeric_features(feature_service_views: list[tuple[str, list[str]]]) -> list[str]:
-    """The service's int, double and bool features in a stable order (strings are not inputs)."""
+    """The service's int, double and bool features in a stable order (strings and vectors are not
+    inputs of the MLP)."""
     names = []
     for view, features in feature_service_views:
         table = SIGNAL_TABLES[view]
-        names += [f for f in features if table.signal(f).dtype != "string"]
+        names += [f for f in features if table.signal(f).dtype in ("int64", "double", "bool")]
     return names
 
 
@@ -81,6 +92,34 @@ def future_plays(spark: SparkSession, layout: DataLayout, day: date) -> pd.DataF
     plays = events.groupBy("content_id").agg(F.count(F.lit(1)).alias("future_plays"))
     joined = content.join(plays, "content_id", "left").fillna(0, subset=["future_plays"])
     return joined.toPandas()
+
+
+def catalogue_content_types(spark: SparkSession, layout: DataLayout) -> pd.DataFrame:
+    """Each item's content type, a slice of the model card. It is a fixed attribute of an item (a
+    track never becomes an episode) and no signal carries it, so the catalogue is the source."""
+    return spark.read.parquet(str(layout.content_path)).select("content_id", "content_type").toPandas()
+
+
+def slice_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The model card's slice values per training-set row, all as known at the feature time: the
+    content type, the ``content_metadata.language`` signal and the creator's ``catalogue_size``
+    (joined point in time through ``item_creator_id``), banded. Missing values are ``unknown``."""
+    return {
+        "content_type": known_or_unknown(frame["content_type"]),
+        "language": known_or_unknown(frame["language"]),
+        "creator_size_band": band_labels(frame["catalogue_size"], CREATOR_SIZE_BANDS),
+    }
+
+
+def held_out_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """The card's metrics on the held-out items: ``test_*`` as the safety model reports them (what
+    the promotion gates read), and the older ``validation_*`` names that earlier quality versions
+    carry (the same held-out items), so a new version still compares with them."""
+    scores = probabilities[:, CLASSES.index("above_median")]
+    metrics = {f"test_{k}": v for k, v in flat_metrics(labels, probabilities, list(CLASSES)).items()}
+    metrics["validation_roc_auc"] = roc_auc(labels, scores)
+    metrics["validation_accuracy"] = float((probabilities.argmax(axis=1) == labels).mean())
+    return metrics
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -123,7 +162,9 @@ def train_quality(
     ).toPandas()
     if len(frame) != len(entity_df):
         raise SignalsError(f"training set has {len(frame)} rows for {len(entity_df)} entities")
-    frame = frame.merge(labels, on="content_id", how="inner")
+    frame = frame.merge(labels, on="content_id", how="inner").merge(
+        catalogue_content_types(spark, layout), on="content_id", how="left"
+    )
     target = (frame["future_plays"] > frame["future_plays"].median()).astype(np.float32).to_numpy()
 
     values = frame[features].astype("float64").to_numpy()
@@ -149,10 +190,13 @@ def train_quality(
     network.eval()
     with torch.no_grad():
         scores = torch.sigmoid(network(torch.from_numpy(standardised[validation]))).numpy()
-    y_val = target[validation]
+    y_val = target[validation].astype(np.int64)
+    # In float64: 1 - p in float32 would round distinct scores together, so the two classes'
+    # ROC-AUCs (and the card's macro ROC-AUC) would no longer equal the positive class's.
+    positive = scores.astype(np.float64)
+    probabilities = np.column_stack([1.0 - positive, positive])
     metrics = {
-        "validation_roc_auc": roc_auc(y_val, scores),
-        "validation_accuracy": float(((scores > 0.5) == (y_val == 1)).mean()),
+        **held_out_metrics(y_val, probabilities),
         "validation_rows": float(validation.sum()),
         "training_rows": float((~validation).sum()),
         "positive_rate": float(target.mean()),
@@ -170,10 +214,29 @@ def train_quality(
         training_partition=day.isoformat(),
         trained_at=datetime.now(UTC).isoformat(),
         metrics=metrics,
+        classes=list(CLASSES),
+        evaluation={
+            "held_out_split": HELD_OUT_SPLIT,
+            "feature_time": feature_time.isoformat(),
+            # The label's events: the first and last day counted (inclusive).
+            "label_window": [_label_days(day)[0].isoformat(), _label_days(day)[-1].isoformat()],
+        },
     )
-    path = save_model(model_root, card, network)
+    held_out = frame.loc[validation]
+    predictions = pd.DataFrame(
+        {
+            "content_id": held_out["content_id"].to_numpy(),
+            "label": y_val,
+            **{f"p_{name}": probabilities[:, index] for index, name in enumerate(CLASSES)},
+            **slice_columns(held_out),
+        }
+    )
+    path = save_model(
+        model_root, card, network, extra_files={TEST_PREDICTIONS_FILE: predictions.to_parquet(index=False)}
+    )
     progress(
-        f"{MODEL_NAME} {card.version}: validation ROC-AUC {metrics['validation_roc_auc']:.3f}, "
-        f"accuracy {metrics['validation_accuracy']:.3f}; saved to {path}"
+        f"{MODEL_NAME} {card.version}: held-out ROC-AUC {metrics['validation_roc_auc']:.3f}, "
+        f"accuracy {metrics['validation_accuracy']:.3f}, weighted F1 {metrics['test_weighted_f1']:.3f}; "
+        f"saved to {path}"
     )
     return TrainingResult(card=card, path=str(path), rows=len(frame))

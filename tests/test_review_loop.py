@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import shutil
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from content_signals.safety_model import SafetyTraining, load_labelled_texts, tr
 from content_signals.synthetic import GenerationSpec, write_catalogue
 from content_signals.text import normalise_text, text_of
 from content_signals.text_encoder import shared_encoder
+from jobs.runner import run_many
 from tests.test_safety_model import DAVIDSON
 
 
@@ -150,3 +152,33 @@ def test_export_refuses_an_unknown_format(
     config, _ = setup
     with pytest.raises(SignalsError, match=r"\.jsonl or \.csv"):
         export_review_batch(config, spark, config.data_dir / "batch.xlsx")
+
+
+def test_export_reads_the_published_daily_scores_of_the_served_version(
+    setup: tuple[PlatformConfig, SafetyTraining], spark: SparkSession, gate, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Once content_safety is published by the served version, export reads it instead of scoring
+    the catalogue again, and exports the same items with the same scores."""
+    config, _ = setup
+    source = DataLayout(config.data_dir)
+    copy = config.model_copy(update={"data_dir": tmp_path / "data"})
+    layout = DataLayout(copy.data_dir)
+    shutil.copytree(source.catalog_dir, layout.catalog_dir)
+    shutil.copytree(source.models_root, layout.models_root)
+
+    scored_now = export_review_batch(copy, spark, tmp_path / "now.jsonl")
+    assert scored_now.source.startswith("scored the catalogue now")
+    report = run_many(
+        spark, layout, ["content_embedding", "content_safety"], [date(2026, 1, 1)], gate, models=copy.models
+    )
+    assert not report.quarantined, report.quarantined
+    published = export_review_batch(copy, spark, tmp_path / "published.jsonl")
+    assert published.source == "published content_safety partition 2026-01-01"
+    assert published.scored == scored_now.scored and published.model_version == scored_now.model_version
+
+    def rows(path: Path) -> dict[str, float]:
+        return {r["content_id"]: r["unsafe_score"] for r in map(json.loads, path.read_text().splitlines())}
+
+    now, daily = rows(tmp_path / "now.jsonl"), rows(tmp_path / "published.jsonl")
+    assert list(daily) == list(now)  # the same items, riskiest first
+    assert daily == pytest.approx(now, abs=1e-5)

@@ -18,6 +18,7 @@ from content_signals.definitions import (
     CONTENT_ENGAGEMENT,
     CONTENT_METADATA,
     CREATOR_PROFILE,
+    SIGNAL_TABLES,
     TEXT_SAFETY_LEXICON,
     SignalTable,
 )
@@ -37,6 +38,7 @@ VALUE_TYPES = {
     "double": pb.VALUE_TYPE_DOUBLE,
     "string": pb.VALUE_TYPE_STRING,
     "bool": pb.VALUE_TYPE_BOOL,
+    "float_vector": pb.VALUE_TYPE_FLOAT_VECTOR,
 }
 # Upload texts that exercise every on-demand signal: caps, URLs, emoji, repetition, non-ASCII, empty.
 UPLOADS = [
@@ -315,7 +317,7 @@ def test_a_service_spanning_several_views_returns_each_views_values(
 def test_list_feature_services_describes_each_service(client: SignalsClient) -> None:
     services = {info.name: info for info in client.list_feature_services()}
     assert sorted(services) == ["ranking_v1", "safety_v1", "safety_v2", "similarity_v1", "upload_safety_v1"]
-    tables = (CONTENT_ENGAGEMENT, CONTENT_METADATA, CONTENT_AUDIO, CREATOR_PROFILE, TEXT_SAFETY_LEXICON)
+    tables = SIGNAL_TABLES.values()
     ttl = {t.name: int(t.ttl.total_seconds()) for t in tables}
     types = {f"{t.name}:{s.name}": VALUE_TYPES[s.dtype] for t in tables for s in t.signals} | {
         f"{VIEW_NAME}:{o.name}": VALUE_TYPES[o.dtype] for o in OUTPUTS
@@ -334,7 +336,7 @@ def test_list_feature_services_describes_each_service(client: SignalsClient) -> 
         )
         assert [f.name for f in info.features] == read.feature_names
         assert info.version == read.feature_service_version
-    assert len({info.version for info in services.values()}) == 3
+    assert len({info.version for info in services.values()}) == len(services)
     assert [f.name for f in services["ranking_v1"].features] == _refs(
         CONTENT_ENGAGEMENT, CONTENT_METADATA, CONTENT_AUDIO, CREATOR_PROFILE
     )
@@ -351,13 +353,17 @@ def test_list_feature_services_describes_each_service(client: SignalsClient) -> 
     ]
 
 
-def test_list_models_lists_quality_with_its_versions(client: SignalsClient, pipeline: Any) -> None:
+def test_list_models_lists_each_model_with_its_versions(client: SignalsClient, pipeline: Any) -> None:
     card, _ = load_model(pipeline.layout.model_dir(MODEL_NAME) / "v1")
-    [model] = client.list_models()
-    assert model.name == MODEL_NAME
+    models = {m.name: m for m in client.list_models()}
+    assert sorted(models) == [MODEL_NAME, "safety"]
+    model = models[MODEL_NAME]
     assert model.version == "v1" and list(model.versions) == ["v1"]
     assert model.feature_service == card.feature_service == "ranking_v1"
     assert not model.HasField("policy")  # the quality model only scores
+    safety, _ = load_model(pipeline.layout.model_dir("safety") / "v1")
+    assert models["safety"].version == "v1" and models["safety"].HasField("policy")
+    assert models["safety"].policy.block_threshold == pytest.approx(safety.block_threshold)
 
 
 def test_explicit_feature_refs_return_exactly_those_columns(client: SignalsClient) -> None:
