@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,11 +28,13 @@ from content_signals.models import TEST_PREDICTIONS_FILE, ModelCard, load_model,
 from content_signals.synthetic import CONTENT_TYPES
 from content_signals.training import CLASSES, MODEL_NAME, held_out_metrics
 from jobs.schema import partition_timestamp
+from tests.browser import check_report_page
 from tests.conftest import Pipeline
 
 pytestmark = pytest.mark.slow
 SIGNALS = str(Path(sys.executable).parent / "signals")
 SLICES = ("content type", "language", "creator size band")
+SCREENSHOT = Path(__file__).resolve().parents[1] / "test-output" / "quality_model_card.png"
 PROBABILITIES = [f"p_{c}" for c in CLASSES]
 
 
@@ -161,6 +164,16 @@ def test_the_html_card_embeds_its_plots(report: ModelCardReport) -> None:
     for heading in ("<th>content type</th>", "<th>language</th>", "<th>creator size band</th>"):
         assert heading in page
     assert "features of ranking_v1" in page and "No decision policy" in page
+
+
+def test_the_card_renders_in_a_real_browser(report: ModelCardReport) -> None:
+    def inspect(page: Any) -> None:
+        assert page.locator("h1").inner_text() == f"Model card: quality {report.card['version']}"
+        assert page.locator("img").count() == 2
+        for slice_name in SLICES:
+            assert page.locator("th", has_text=slice_name).count() >= 1
+
+    check_report_page(report.html_path, SCREENSHOT, inspect)
 
 
 def _inverted(predictions: pd.DataFrame) -> pd.DataFrame:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,8 +30,8 @@ from content_signals.safety_model import (
 from content_signals.text import normalise_text
 from content_signals.text_encoder import shared_encoder
 from serving.scoring import Decision, decisions, discover_models
+from tests.browser import check_report_page
 from tests.conftest import SHARED_DATA
-from tests.test_quality_dashboard import CHROMIUM, CHROMIUM_ARGS
 
 DAVIDSON = SHARED_DATA / "text" / "davidson_labeled.csv"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "test-output" / "safety_model_card.png"
@@ -182,30 +182,12 @@ def test_the_model_card_agrees_with_training_and_renders_in_a_browser(
     assert report.card["comparison"] is None  # nothing promoted yet
     assert json.loads(report.json_path.read_text())["version"] == result.card.version
 
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is required in CI")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
+    def inspect(page: Any) -> None:
+        assert page.locator("h1").inner_text() == f"Model card: safety {result.card.version}"
+        # Confusion matrix, reliability, automation trade-off.
+        assert page.locator("img").count() == 3
 
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(report.html_path.as_uri(), wait_until="load")
-            assert page.locator("h1").inner_text() == f"Model card: safety {result.card.version}"
-            images = page.locator("img")
-            assert images.count() == 3  # confusion matrix, reliability, automation trade-off
-            for index in range(images.count()):
-                assert page.evaluate("(img) => img.naturalWidth", images.nth(index).element_handle()) > 0
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-        finally:
-            browser.close()
-    assert errors == []
+    check_report_page(report.html_path, SCREENSHOT, inspect)
 
 
 def test_a_second_version_is_compared_with_the_promoted_one(
