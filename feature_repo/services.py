@@ -11,6 +11,17 @@ from __future__ import annotations
 from feast import FeatureService, FeatureView, OnDemandFeatureView
 
 
+def _moderation_context(views: dict[str, FeatureView]) -> list[FeatureView]:
+    """What every safety service version carries: the lexicon baseline, a little metadata and the
+    creator's profile (a version's list must never change once released)."""
+    metadata = views["content_metadata"]
+    return [
+        views["text_safety_lexicon"],
+        metadata[["is_explicit", "metadata_completeness", "title_length", "title_caps_ratio", "has_url"]],
+        views["creator_profile"],
+    ]
+
+
 def ranking_v1(views: dict[str, FeatureView]) -> FeatureService:
     return FeatureService(
         name="ranking_v1",
@@ -26,14 +37,9 @@ def ranking_v1(views: dict[str, FeatureView]) -> FeatureService:
 
 
 def safety_v1(views: dict[str, FeatureView]) -> FeatureService:
-    metadata = views["content_metadata"]
     return FeatureService(
         name="safety_v1",
-        features=[
-            views["text_safety_lexicon"],
-            metadata[["is_explicit", "metadata_completeness", "title_length", "title_caps_ratio", "has_url"]],
-            views["creator_profile"],
-        ],
+        features=[*_moderation_context(views)],
         description="Features the moderation team's models read: text safety plus a little metadata.",
         tags={"consumer": "safety", "version": "1"},
     )
@@ -41,15 +47,9 @@ def safety_v1(views: dict[str, FeatureView]) -> FeatureService:
 
 def safety_v2(views: dict[str, FeatureView]) -> FeatureService:
     """safety_v1 plus the safety model's scores and decision (``content_safety``)."""
-    metadata = views["content_metadata"]
     return FeatureService(
         name="safety_v2",
-        features=[
-            views["content_safety"],
-            views["text_safety_lexicon"],
-            metadata[["is_explicit", "metadata_completeness", "title_length", "title_caps_ratio", "has_url"]],
-            views["creator_profile"],
-        ],
+        features=[views["content_safety"], *_moderation_context(views)],
         description=(
             "Features the moderation team reads: the safety model's scores and decision, the lexicon "
             "baseline, a little metadata and the creator's profile."
