@@ -295,7 +295,7 @@ def train_safety(
         str | None, typer.Option(help="Only review labels reviewed at or before this ISO-8601 time.")
     ] = None,
 ) -> None:
-    """Train the safety model (hate / offensive / neither) on a sentence-embedding head."""
+    """Train the safety model (hate / offensive / neither): n-gram and sentence-embedding head."""
     from content_signals.review import load_review_labels
     from content_signals.safety_model import load_labelled_texts
     from content_signals.safety_model import train_safety as train

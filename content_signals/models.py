@@ -1,7 +1,8 @@
 """Model artifacts: a torch module, its weights as safetensors, and a JSON card naming its inputs.
 
-Nothing here unpickles anything: weights load with ``safetensors`` and the architecture is rebuilt
-from the JSON, so a model file can never execute code on the serving host.
+Nothing here unpickles anything: weights load with ``safetensors``, the architecture is rebuilt
+from the JSON and a text classifier's n-gram vocabularies are Parquet tables, so a model file can
+never execute code on the serving host.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from content_signals.decision_policy import NEVER
 from content_signals.errors import SignalsError
+from content_signals.text_features import NgramBatch, NgramFeatures
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "model.json"
@@ -52,13 +55,16 @@ class ModelCard:
     review_threshold: float | None = None
     block_threshold: float | None = None
     # What the network reads: "feature_mlp" (the ``features`` above, one logit per item) or
-    # "text_classifier" (a sentence embedding from ``text_encoder``, one logit per class).
+    # "text_classifier" (a sentence embedding from ``text_encoder`` plus n-gram TF-IDF features of
+    # the same text, one logit per class).
     kind: str = FEATURE_MLP
     classes: list[str] = field(default_factory=list)
     # The encoder a text classifier's embeddings must come from (name, dimension, weights digest).
     text_encoder: dict[str, Any] = field(default_factory=dict)
     # Held-out evaluation beyond scalar metrics (test split fingerprint, confusion matrix, ...).
     evaluation: dict[str, Any] = field(default_factory=dict)
+    # A text classifier's n-gram vocabulary size (its wide input; stored beside the weights).
+    ngram_features: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -95,25 +101,62 @@ class QualityNet(nn.Module):
 
 
 class TextClassifierHead(nn.Module):
-    """A classification head: one logit per class from a sentence embedding."""
+    """Wide and deep: an MLP over the sentence embedding ("deep") and a linear model over n-gram
+    TF-IDF features of the same text ("wide"), averaged as log-probabilities, plus a per-class
+    bias chosen on validation data. The output is log-probabilities up to a constant: softmax of
+    it gives the class probabilities.
 
-    def __init__(self, embedding_dim: int, hidden_units: list[int], n_classes: int) -> None:
+    The wide part is an ``EmbeddingBag`` (one weight row per n-gram, summed with the TF-IDF values
+    as weights), so a batch costs only its non-zero features. ``ngrams`` (the fitted vocabularies)
+    travels with the weights: :func:`load_model` attaches it.
+    """
+
+    def __init__(self, embedding_dim: int, hidden_units: list[int], n_classes: int, n_ngrams: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [nn.Dropout(0.15)]
         width = embedding_dim
         for units in hidden_units:
-            layers += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(0.2)]
+            layers += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(0.3)]
             width = units
         layers.append(nn.Linear(width, n_classes))
-        self.layers = nn.Sequential(*layers)
+        self.deep = nn.Sequential(*layers)
+        self.wide = nn.EmbeddingBag(max(n_ngrams, 1), n_classes, mode="sum")
+        nn.init.zeros_(self.wide.weight)
+        self.wide_bias = nn.Parameter(torch.zeros(n_classes))
+        self.register_buffer("class_bias", torch.zeros(n_classes))
+        self.ngrams: NgramFeatures | None = None
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.layers(embeddings)
+    def deep_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.deep(embeddings)  # type: ignore[no-any-return]
+
+    def wide_logits(self, ngrams: NgramBatch) -> torch.Tensor:
+        summed = self.wide(ngrams.indices, ngrams.offsets, per_sample_weights=ngrams.weights)
+        return summed + self.wide_bias  # type: ignore[no-any-return]
+
+    def forward(self, embeddings: torch.Tensor, ngrams: NgramBatch) -> torch.Tensor:
+        wide = torch.log_softmax(self.wide_logits(ngrams).float(), dim=1)
+        deep = torch.log_softmax(self.deep_logits(embeddings).float(), dim=1)
+        return 0.5 * wide + 0.5 * deep + self.class_bias  # type: ignore[operator]
+
+    def text_logits(self, texts: list[str], embeddings: torch.Tensor) -> torch.Tensor:
+        """Logits for normalised ``texts`` and their embeddings (on the embeddings' device)."""
+        if self.ngrams is None:
+            raise SignalsError("the text classifier has no n-gram vocabulary attached")
+        return self(embeddings, self.ngrams.batch(texts).to(embeddings.device))  # type: ignore[no-any-return]
+
+    def probabilities(self, texts: list[str], embeddings: np.ndarray) -> np.ndarray:
+        """Class probabilities on the CPU, in evaluation mode, as every scorer computes them."""
+        self.eval()
+        with torch.no_grad():
+            logits = self.text_logits(texts, torch.from_numpy(np.ascontiguousarray(embeddings, np.float32)))
+            return torch.softmax(logits, dim=1).numpy()  # type: ignore[no-any-return]
 
 
 def build_network(card: ModelCard) -> nn.Module:
     if card.kind == TEXT_CLASSIFIER:
-        return TextClassifierHead(int(card.text_encoder["dimension"]), card.hidden_units, len(card.classes))
+        return TextClassifierHead(
+            int(card.text_encoder["dimension"]), card.hidden_units, len(card.classes), card.ngram_features
+        )
     return QualityNet(len(card.features), card.hidden_units)
 
 
@@ -159,5 +202,7 @@ def load_model(model_dir: Path) -> tuple[ModelCard, nn.Module]:
     card = ModelCard(**raw)
     network = build_network(card)
     network.load_state_dict(load_file(str(weights_path)))
+    if isinstance(network, TextClassifierHead):
+        network.ngrams = NgramFeatures.load(model_dir)
     network.eval()
     return card, network

@@ -1,10 +1,15 @@
-"""The ``safety`` model: hate / offensive / neither, from a text's sentence embedding.
+"""The ``safety`` model: hate / offensive / neither, from a text's embedding and its n-grams.
 
 Trained on a labelled corpus in the Davidson et al. (2017) format (``class``: 0 hate speech, 1
 offensive language, 2 neither; text in ``tweet``). The split is fixed and stratified: the same
 corpus and seed always give the same held-out test set, whose fingerprint is stored with the model
-so two versions are only compared on the same test set. The head trains on the training part,
-picks its epoch on a validation part carved from it, and is scored once on the test part.
+so two versions are only compared on the same test set.
+
+The head is wide and deep (:class:`content_signals.models.TextClassifierHead`): an MLP over the
+frozen sentence embedding, and a linear model over word and character n-gram TF-IDF features
+fitted on the training split (:mod:`content_signals.text_features`). Each part trains on the
+training split with early stopping on validation weighted F1; their log-probabilities are averaged
+and a per-class bias is chosen on validation. The test split is scored once, at the end.
 
 The text is normalised (:func:`normalise_text`) before encoding, here and at serving time, so a
 URL or an @mention contributes its role, not its characters.
@@ -13,6 +18,7 @@ URL or an @mention contributes its role, not its characters.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import confusion_matrix
+from sklearn.metrics import confusion_matrix, f1_score
 from sklearn.model_selection import train_test_split
 from torch import nn
 
@@ -40,12 +46,18 @@ from content_signals.models import (
 )
 from content_signals.text import normalise_text
 from content_signals.text_encoder import TextEncoder, shared_encoder
+from content_signals.text_features import NgramBatch, NgramFeatures, batch_of
 
 MODEL_NAME = "safety"
 CLASSES = ("hate", "offensive", "neither")
 NEITHER = CLASSES.index("neither")
 TEXT_COLUMN, LABEL_COLUMN = "tweet", "class"
 HIDDEN_UNITS = [256]
+BATCH_SIZE = 128
+# L2 penalty on the wide part's weights (sum of squares): keeps rare n-grams from memorising labels.
+WIDE_L2 = 1e-5
+# Class-bias search on validation: from, to, step.
+BIAS_GRID = (-0.5, 2.5, 0.1)
 TEST_SHARE = 0.2
 VALIDATION_SHARE = 0.1
 TARGET = "Davidson et al. (2017) class: 0 hate speech, 1 offensive language, 2 neither"
@@ -157,33 +169,52 @@ def train_safety(
     all_labels = np.concatenate([corpus.labels, extra.labels])
     training_rows = np.concatenate([split.train, np.arange(len(corpus.texts), len(all_labels))])
 
+    texts = [normalise_text(t) for t in corpus.texts + extra.texts]
+    ngrams = NgramFeatures.fit([texts[i] for i in training_rows])
+    features = ngrams.matrix(texts)
+    progress(f"n-gram features: {ngrams.size:,} (word 1-2 and character 2-5 grams, training split only)")
+
     torch.manual_seed(seed)
-    head = TextClassifierHead(encoder.dimension, HIDDEN_UNITS, len(CLASSES))
-    optimiser = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-4)
+    head = TextClassifierHead(encoder.dimension, HIDDEN_UNITS, len(CLASSES), ngrams.size)
+    head.ngrams = ngrams
     x = torch.from_numpy(embeddings)
-    y = torch.from_numpy(all_labels)
-    generator = np.random.default_rng(seed)
-    best_f1, best_state, best_epoch = -1.0, head.state_dict(), 0
-    for epoch in range(1, epochs + 1):
-        head.train()
-        order = generator.permutation(training_rows)
-        for first in range(0, len(order), 256):
-            rows = torch.from_numpy(order[first : first + 256])
-            optimiser.zero_grad()
-            nn.functional.cross_entropy(head(x[rows]), y[rows]).backward()
-            optimiser.step()
-        validation_f1 = classification_metrics(
-            corpus.labels[split.validation], _probabilities(head, x[split.validation])
-        )["weighted_f1"]
-        if validation_f1 > best_f1:
-            best_f1, best_epoch = validation_f1, epoch
-            best_state = {k: v.clone() for k, v in head.state_dict().items()}
-        if epoch % 10 == 0 or epoch == epochs:
-            progress(f"epoch {epoch}/{epochs}: validation weighted F1 {validation_f1:.4f}")
-    head.load_state_dict(best_state)
+    parts = TrainingParts(all_labels, training_rows, split.validation, epochs, seed, progress)
+    wide_epoch = parts.fit(
+        "wide (n-grams)",
+        head,
+        lambda rows: head.wide_logits(batch_of(features[rows])),
+        torch.optim.Adam([head.wide.weight, head.wide_bias], lr=1e-2),
+        patience=6,
+        penalty=lambda: WIDE_L2 * head.wide.weight.pow(2).sum(),
+    )
+    deep_epoch = parts.fit(
+        "deep (embedding)",
+        head,
+        lambda rows: head.deep_logits(x[rows]),
+        torch.optim.Adam(head.deep.parameters(), lr=1e-3, weight_decay=1e-4),
+        patience=10,
+    )
+    head.eval()
+
+    def probabilities(rows: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(head(x[rows], batch_of(features[rows])), dim=1).numpy()  # type: ignore[no-any-return]
+
+    bias = choose_class_bias(
+        head, x[split.validation], batch_of(features[split.validation]), corpus.labels[split.validation]
+    )
+    head.class_bias.copy_(torch.from_numpy(bias))  # type: ignore[operator]
+    best_f1 = classification_metrics(corpus.labels[split.validation], probabilities(split.validation))[
+        "weighted_f1"
+    ]
+    progress(
+        f"class bias {', '.join(f'{c} {b:+.1f}' for c, b in zip(CLASSES, bias, strict=True))} "
+        "(chosen on validation): "
+        f"validation weighted F1 {best_f1:.4f}"
+    )
 
     test_labels = corpus.labels[split.test]
-    test_probabilities = _probabilities(head, x[split.test])
+    test_probabilities = probabilities(split.test)
     test_metrics = classification_metrics(test_labels, test_probabilities)
     confusion = confusion_matrix(
         test_labels, test_probabilities.argmax(axis=1), labels=list(range(len(CLASSES)))
@@ -191,7 +222,8 @@ def train_safety(
     metrics = {f"test_{k}": v for k, v in test_metrics.items()}
     metrics |= {
         "validation_weighted_f1": best_f1,
-        "best_epoch": float(best_epoch),
+        "best_epoch_wide": float(wide_epoch),
+        "best_epoch_deep": float(deep_epoch),
         "training_rows": float(len(training_rows)),
         "review_label_rows": float(len(extra.texts)),
     }
@@ -199,7 +231,7 @@ def train_safety(
     # The decision policy: thresholds on the unsafe probability, chosen on validation data.
     targets = config.models.decision_targets
     thresholds = choose_thresholds(
-        unsafe_score(_probabilities(head, x[split.validation])),
+        unsafe_score(probabilities(split.validation)),
         corpus.labels[split.validation] != NEITHER,
         targets.block_precision,
         targets.review_recall,
@@ -241,6 +273,7 @@ def train_safety(
         },
         review_threshold=thresholds.review,
         block_threshold=thresholds.block,
+        ngram_features=ngrams.size,
     )
     predictions = pd.DataFrame(
         {
@@ -251,12 +284,15 @@ def train_safety(
         }
     )
     path = save_model(
-        model_root, card, head, extra_files={TEST_PREDICTIONS_FILE: predictions.to_parquet(index=False)}
+        model_root,
+        card,
+        head,
+        extra_files={TEST_PREDICTIONS_FILE: predictions.to_parquet(index=False), **ngrams.files()},
     )
     progress(
         f"{MODEL_NAME} {card.version}: test weighted F1 {test_metrics['weighted_f1']:.4f}, "
         f"macro F1 {test_metrics['macro_f1']:.4f}, hate F1 {test_metrics['hate_f1']:.3f} "
-        f"(best epoch {best_epoch}); saved to {path}"
+        f"(best epochs: wide {wide_epoch}, deep {deep_epoch}); saved to {path}"
     )
     return SafetyTraining(card=card, path=path, test_metrics=test_metrics, confusion=confusion)
 
@@ -266,7 +302,75 @@ def unsafe_score(probabilities: np.ndarray) -> np.ndarray:
     return 1.0 - probabilities[:, NEITHER]
 
 
-def _probabilities(head: nn.Module, embeddings: torch.Tensor) -> np.ndarray:
-    head.eval()
+@dataclass(frozen=True)
+class TrainingParts:
+    """How each part of the head is trained: mini-batches of the training rows, the epoch with the
+    best validation weighted F1 kept (early stopping after ``patience`` epochs without one)."""
+
+    labels: np.ndarray
+    training_rows: np.ndarray
+    validation_rows: np.ndarray
+    max_epochs: int
+    seed: int
+    progress: Callable[[str], None]
+
+    def fit(
+        self,
+        name: str,
+        module: nn.Module,
+        logits: Callable[[np.ndarray], torch.Tensor],
+        optimiser: torch.optim.Optimizer,
+        patience: int,
+        penalty: Callable[[], torch.Tensor] | None = None,
+    ) -> int:
+        parameters = [p for group in optimiser.param_groups for p in group["params"]]
+        y = torch.from_numpy(self.labels)
+        generator = np.random.default_rng(self.seed)
+        best_f1, best_epoch, best_state = -1.0, 0, [p.detach().clone() for p in parameters]
+        for epoch in range(1, self.max_epochs + 1):
+            module.train()
+            order = generator.permutation(self.training_rows)
+            for first in range(0, len(order), BATCH_SIZE):
+                rows = order[first : first + BATCH_SIZE]
+                optimiser.zero_grad()
+                loss = nn.functional.cross_entropy(logits(rows), y[rows])
+                if penalty is not None:
+                    loss = loss + penalty()
+                loss.backward()
+                optimiser.step()
+            module.eval()
+            with torch.no_grad():
+                predicted = logits(self.validation_rows).argmax(dim=1).numpy()
+            f1 = float(f1_score(self.labels[self.validation_rows], predicted, average="weighted"))
+            if f1 > best_f1:
+                best_f1, best_epoch = f1, epoch
+                best_state = [p.detach().clone() for p in parameters]
+            elif epoch - best_epoch >= patience:
+                break
+        with torch.no_grad():
+            for parameter, value in zip(parameters, best_state, strict=True):
+                parameter.copy_(value)
+        self.progress(f"{name}: best validation weighted F1 {best_f1:.4f} at epoch {best_epoch}")
+        return best_epoch
+
+
+def choose_class_bias(
+    head: TextClassifierHead, embeddings: torch.Tensor, ngrams: NgramBatch, labels: np.ndarray
+) -> np.ndarray:
+    """Per-class logit offsets (the ``offensive`` class fixed at 0) that maximise validation
+    weighted F1: the two parts each lean towards the majority class, and offsets chosen on held-out
+    data move the decision boundary back, as a threshold would for one class."""
     with torch.no_grad():
-        return torch.softmax(head(embeddings), dim=1).numpy()
+        head.class_bias.zero_()  # type: ignore[operator]
+        base = head(embeddings, ngrams).numpy()
+    grid = np.round(np.arange(BIAS_GRID[0], BIAS_GRID[1] + 1e-9, BIAS_GRID[2]), 2)
+    best, best_f1 = np.zeros(len(CLASSES), np.float32), -1.0
+    offensive = CLASSES.index("offensive")
+    for hate, neither in itertools.product(grid, grid):
+        bias = np.zeros(len(CLASSES), np.float32)
+        bias[CLASSES.index("hate")], bias[NEITHER] = hate, neither
+        f1 = float(f1_score(labels, (base + bias).argmax(axis=1), average="weighted"))
+        if f1 > best_f1 + 1e-9:
+            best, best_f1 = bias, f1
+    assert best[offensive] == 0.0
+    return best

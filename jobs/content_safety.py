@@ -20,17 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from torch import nn
 
 from content_signals.config import ModelsConfig, TextEncoderConfig
 from content_signals.definitions import CONTENT_EMBEDDING, CONTENT_SAFETY, SignalTable
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.model_registry import default_version
-from content_signals.models import TEXT_CLASSIFIER, ModelCard, load_model
+from content_signals.models import TEXT_CLASSIFIER, ModelCard, TextClassifierHead, load_model
 from content_signals.text import normalise_text
 from content_signals.text_encoder import check_encoder_matches, shared_encoder
 from jobs.content_embedding import encoder_for_spark, spread_over_cores, text_column, text_fingerprint
@@ -46,8 +44,11 @@ REQUIRED_CLASSES = ("hate", "offensive", "neither")
 
 
 @cache
-def _classifier(model_dir: str) -> tuple[ModelCard, nn.Module]:
-    return load_model(Path(model_dir))
+def _classifier(model_dir: str) -> tuple[ModelCard, TextClassifierHead]:
+    card, network = load_model(Path(model_dir))
+    if not isinstance(network, TextClassifierHead):
+        raise SignalsError(f"{card.name} {card.version} is not a text classifier")
+    return card, network
 
 
 def _text_classifier(model_dir: Path) -> ModelCard:
@@ -75,9 +76,8 @@ def score_content(content: DataFrame, model_dir: Path, encoder_config: TextEncod
         text_encoder = shared_encoder(encoder)
         _, head = _classifier(path)
         for texts in batches:
-            embeddings = text_encoder.encode([normalise_text(t) for t in texts.fillna("").tolist()])
-            with torch.no_grad():
-                probabilities = torch.softmax(head(torch.from_numpy(embeddings)), dim=1).numpy()
+            normalised = [normalise_text(t) for t in texts.fillna("").tolist()]
+            probabilities = head.probabilities(normalised, text_encoder.encode(normalised))
             frame = pd.DataFrame(
                 {f"p_{c}": probabilities[:, i].astype(np.float64) for i, c in enumerate(classes)}
             )
@@ -88,26 +88,25 @@ def score_content(content: DataFrame, model_dir: Path, encoder_config: TextEncod
     return scored.select("content_id", "scores.*")
 
 
-def classify_embeddings(embeddings: DataFrame, model_dir: Path) -> DataFrame:
-    """``embeddings`` (a ``text_embedding`` column) with ``p_<class>`` per class of the model."""
+def classify_embeddings(items: DataFrame, model_dir: Path) -> DataFrame:
+    """``items`` (``text`` and its stored ``text_embedding``) with ``p_<class>`` per class."""
     card = _text_classifier(model_dir)
     classes = card.classes
     path = str(model_dir)
     schema = ", ".join(f"p_{c}: double" for c in classes)
 
     @F.pandas_udf(f"struct<{schema}>")  # type: ignore[call-overload]
-    def classify(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+    def classify(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         _, head = _classifier(path)
-        for vectors in batches:
-            matrix = np.stack(vectors.to_numpy()).astype(np.float32, copy=False)
-            with torch.no_grad():
-                probabilities = torch.softmax(head(torch.from_numpy(matrix)), dim=1).numpy()
+        for texts, vectors in batches:
+            normalised = [normalise_text(t) for t in texts.fillna("").tolist()]
+            probabilities = head.probabilities(normalised, np.stack(vectors.to_numpy()))
             yield pd.DataFrame(
                 {f"p_{c}": probabilities[:, i].astype(np.float64) for i, c in enumerate(classes)}
             )
 
-    scored = embeddings.withColumn("scores", classify(F.col("text_embedding")))
-    return scored.select(*[c for c in embeddings.columns], "scores.*")
+    scored = items.withColumn("scores", classify(F.col("text"), F.col("text_embedding")))
+    return scored.select(*items.columns, "scores.*")
 
 
 def check_same_encoder(content: DataFrame, embeddings: DataFrame, card: ModelCard, day: date) -> None:
@@ -135,12 +134,15 @@ def check_same_encoder(content: DataFrame, embeddings: DataFrame, card: ModelCar
         )
 
 
-def base(embeddings: DataFrame, model_dir: Path) -> DataFrame:
+def base(content: DataFrame, embeddings: DataFrame, model_dir: Path) -> DataFrame:
     """One row per item: ``p_<class>``, the version's thresholds and its version."""
     card = _text_classifier(model_dir)
     if card.review_threshold is None or card.block_threshold is None:
         raise SignalsError(f"{card.name} {card.version} has no decision thresholds")
-    return classify_embeddings(embeddings.select("content_id", "text_embedding"), model_dir).select(
+    items = content.select("content_id", text_column().alias("text")).join(
+        embeddings.select("content_id", "text_embedding"), "content_id"
+    )
+    return classify_embeddings(spread_over_cores(items), model_dir).select(
         "content_id",
         *[f"p_{c}" for c in REQUIRED_CLASSES],
         F.lit(card.review_threshold).alias("review_threshold"),
@@ -186,4 +188,4 @@ def build(
     embeddings = spark.read.parquet(str(embeddings_path))
     model = inputs["model"][0]
     check_same_encoder(content, embeddings, _text_classifier(model), day)
-    return compute_partition(table, base(embeddings, model), day, created_at)
+    return compute_partition(table, base(content, embeddings, model), day, created_at)

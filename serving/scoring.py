@@ -15,7 +15,7 @@ import numpy as np
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.model_registry import default_of, promoted_version
-from content_signals.models import CARD_FILE, TEXT_CLASSIFIER, ModelCard
+from content_signals.models import CARD_FILE, TEXT_CLASSIFIER, ModelCard, TextClassifierHead
 from content_signals.text import normalise_text
 from serving.data_plane import FeatureResult
 from serving.decoding import NOT_FOUND, PRESENT
@@ -160,8 +160,11 @@ def forward_pass(
         if card.kind == TEXT_CLASSIFIER:
             if encoder is None:
                 raise SignalsError(f"{card.name} {card.version} needs the text encoder")
-            embeddings = torch.from_numpy(encoder.encode(list(inputs))).to(device)
-            probabilities = torch.softmax(network(embeddings).float(), dim=1)
+            if not isinstance(network, TextClassifierHead):
+                raise SignalsError(f"{card.name} {card.version} is not a text classifier")
+            texts = list(inputs)
+            embeddings = torch.from_numpy(encoder.encode(texts)).to(device)
+            probabilities = torch.softmax(network.text_logits(texts, embeddings).float(), dim=1)
             return (1.0 - probabilities[:, card.classes.index("neither")]).cpu().numpy()
         assert isinstance(inputs, np.ndarray)
         return torch.sigmoid(network(torch.from_numpy(inputs).to(device))).float().cpu().numpy()

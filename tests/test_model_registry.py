@@ -47,7 +47,7 @@ def _card(version: str, weighted_f1: float, macro_f1: float, split: str = "split
 
 
 def _save(root: Path, card: ModelCard) -> None:
-    save_model(root, card, TextClassifierHead(8, card.hidden_units, 3))
+    save_model(root, card, TextClassifierHead(8, card.hidden_units, 3, n_ngrams=4))
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import torch
 from pyspark.sql import SparkSession
 
 from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models import load_model
+from content_signals.models import TextClassifierHead, load_model
 from content_signals.review import export_review_batch, import_review_labels, labels_dir, load_review_labels
 from content_signals.safety_model import SafetyTraining, load_labelled_texts, train_safety
 from content_signals.synthetic import GenerationSpec, write_catalogue
@@ -63,8 +62,8 @@ def test_export_holds_exactly_the_review_band_scored_as_one_process_would(
     ]
     embeddings = shared_encoder(config.models.text_encoder).encode(texts)
     _, head = load_model(trained.path)
-    with torch.no_grad():
-        unsafe = 1 - torch.softmax(head(torch.from_numpy(embeddings)), dim=1).numpy()[:, 2]
+    assert isinstance(head, TextClassifierHead)
+    unsafe = 1 - head.probabilities(texts, embeddings)[:, 2]
     assert card.review_threshold is not None and card.block_threshold is not None
     in_band = (unsafe >= card.review_threshold) & (unsafe < card.block_threshold)
     expected = set(content["content_id"][in_band])

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
-import torch
 from sklearn.metrics import f1_score
 
 from content_signals.config import PlatformConfig, load_config
@@ -18,11 +18,10 @@ from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.model_evaluation import build_model_card
 from content_signals.model_registry import promote
-from content_signals.models import TEXT_CLASSIFIER, load_model
+from content_signals.models import TEST_PREDICTIONS_FILE, TEXT_CLASSIFIER, TextClassifierHead, load_model
 from content_signals.safety_model import (
     CLASSES,
     SafetyTraining,
-    embed_corpus,
     held_out_split,
     load_labelled_texts,
     train_safety,
@@ -110,16 +109,18 @@ def test_training_on_a_slice_beats_the_majority_class_and_is_recorded(
 
 
 def test_the_saved_head_reloads_and_predicts_the_same(trained: tuple[PlatformConfig, SafetyTraining]) -> None:
+    """Weights, class bias and n-gram vocabularies all round-trip: the reloaded head gives the
+    held-out probabilities stored at training time."""
     config, result = trained
     card, network = load_model(result.path)
-    assert card == result.card
-    texts = ["you are a wonderful person", "RT @x: what a trash game lol"]
-    embeddings = torch.from_numpy(
-        embed_corpus(shared_encoder(config.models.text_encoder), texts, lambda _line: None)
-    )
-    with torch.no_grad():
-        probabilities = torch.softmax(network(embeddings), dim=1).numpy()
-    assert probabilities.shape == (2, 3)
+    assert card == result.card and card.ngram_features > 1_000
+    assert isinstance(network, TextClassifierHead) and network.ngrams is not None
+    assert network.ngrams.size == card.ngram_features
+    corpus = load_labelled_texts(DAVIDSON, limit=900)
+    stored = pd.read_parquet(result.path / TEST_PREDICTIONS_FILE)
+    texts = [normalise_text(corpus.texts[i]) for i in stored["row"]]
+    probabilities = network.probabilities(texts, shared_encoder(config.models.text_encoder).encode(texts))
+    np.testing.assert_allclose(probabilities, stored[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=1e-4)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 

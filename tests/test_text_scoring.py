@@ -8,11 +8,10 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-import torch
 
 from content_signals.config import PlatformConfig, TextEncoderConfig, load_config
 from content_signals.layout import DataLayout
-from content_signals.models import load_model
+from content_signals.models import TextClassifierHead, load_model
 from content_signals.safety_model import SafetyTraining, load_labelled_texts, train_safety
 from content_signals.text import normalise_text
 from content_signals.text_encoder import shared_encoder
@@ -46,9 +45,9 @@ def safety(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlatformConfig, Sa
 
 def _expected(result: SafetyTraining, texts: list[str]) -> np.ndarray:
     _, head = load_model(result.path)
-    embeddings = shared_encoder(CPU).encode([normalise_text(t) for t in texts])
-    with torch.no_grad():
-        return 1 - torch.softmax(head(torch.from_numpy(embeddings)), dim=1).numpy()[:, 2]
+    normalised = [normalise_text(t) for t in texts]
+    assert isinstance(head, TextClassifierHead)
+    return 1 - head.probabilities(normalised, shared_encoder(CPU).encode(normalised))[:, 2]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from content_signals.definitions import CONTENT_EMBEDDING, EMBEDDING_DIMENSION, 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.model_registry import default_version
-from content_signals.models import CARD_FILE, load_model
+from content_signals.models import CARD_FILE, TextClassifierHead, load_model
 from content_signals.text import normalise_text, text_of
 from content_signals.text_encoder import shared_encoder
 from feature_repo.online_write import encode_values
@@ -143,13 +143,12 @@ def test_safety_scores_are_the_models_view_of_the_stored_embeddings(pipeline) ->
     safety = _partition(layout, "content_safety", day)
     embeddings = _partition(layout, "content_embedding", day)
     assert set(safety.index) == set(embeddings.index)
-    import torch
-
     ids = list(safety.index)
-    with torch.no_grad():
-        probabilities = torch.softmax(
-            head(torch.from_numpy(np.stack(embeddings.loc[ids, "text_embedding"].to_numpy()))), 1
-        ).numpy()
+    texts = _catalogue(layout)
+    assert isinstance(head, TextClassifierHead)
+    probabilities = head.probabilities(
+        [normalise_text(texts[i]) for i in ids], np.stack(embeddings.loc[ids, "text_embedding"].to_numpy())
+    )
     neither = card.classes.index("neither")
     np.testing.assert_allclose(safety.loc[ids, "unsafe_score"], 1.0 - probabilities[:, neither], atol=1e-5)
     np.testing.assert_allclose(
