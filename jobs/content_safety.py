@@ -4,11 +4,9 @@ The daily ``content_safety`` job (:func:`build`) applies the safety model's head
 ``content_embedding`` partition, so text is encoded once per platform run, not once per model.
 :func:`score_content` encodes and classifies in one go, for text that has no stored embedding.
 
-In :func:`score_content`, each Python worker loads the encoder and the model version once (both
-cached per process) and scores Arrow batches: title and description are joined
-(:func:`jobs.content_embedding.text_column`), normalised as in training, embedded and classified.
-The output is one probability per class and the unsafe score (1 - P(neither)) that decisions are
-taken on.
+Both classify with :func:`classify_embeddings`: each Python worker loads the model version once
+(cached per process) and scores Arrow batches of text and embedding. The output is one probability
+per class; :func:`score_content` adds the unsafe score (1 - P(neither)) that decisions are taken on.
 """
 
 from __future__ import annotations
@@ -28,10 +26,16 @@ from content_signals.definitions import CONTENT_EMBEDDING, CONTENT_SAFETY, Signa
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.model_registry import default_version
-from content_signals.models import TEXT_CLASSIFIER, ModelCard, TextClassifierHead, load_model
+from content_signals.models import ModelCard, TextClassifierHead, load_model
 from content_signals.text import normalise_text
 from content_signals.text_encoder import check_encoder_matches, shared_encoder
-from jobs.content_embedding import encoder_for_spark, spread_over_cores, text_column, text_fingerprint
+from jobs.content_embedding import (
+    embedding_column,
+    encoder_for_spark,
+    spread_over_cores,
+    text_column,
+    text_fingerprint,
+)
 from jobs.inputs import require
 from jobs.schema import compute_partition
 
@@ -52,44 +56,28 @@ def _classifier(model_dir: str) -> tuple[ModelCard, TextClassifierHead]:
 
 
 def _text_classifier(model_dir: Path) -> ModelCard:
-    card, _ = _classifier(str(model_dir))
-    if card.kind != TEXT_CLASSIFIER:
-        raise SignalsError(f"{card.name} {card.version} is not a text classifier")
-    return card
+    return _classifier(str(model_dir))[0]
 
 
 def score_content(content: DataFrame, model_dir: Path, encoder_config: TextEncoderConfig) -> DataFrame:
-    """``content_id``, ``p_<class>`` per class and ``unsafe_score`` for every item."""
+    """``content_id``, ``p_<class>`` per class and ``unsafe_score`` for every item, encoding its text
+    now: the embedding transform of the ``content_embedding`` job, then :func:`classify_embeddings`."""
     card = _text_classifier(model_dir)
     check_encoder_matches(
         card.name, card.version, card.text_encoder.get("weights_sha256"), shared_encoder(encoder_config)
     )
-    spark = content.sparkSession
-    encoder = encoder_for_spark(spark, encoder_config)
-    classes = card.classes
-    neither = classes.index("neither")
-    schema = ", ".join(f"p_{c} double" for c in classes) + ", unsafe_score double"
-    path = str(model_dir)
-
-    @F.pandas_udf(f"struct<{schema.replace(' double', ': double')}>")  # type: ignore[call-overload]
-    def classify(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
-        text_encoder = shared_encoder(encoder)
-        _, head = _classifier(path)
-        for texts in batches:
-            normalised = [normalise_text(t) for t in texts.fillna("").tolist()]
-            probabilities = head.probabilities(normalised, text_encoder.encode(normalised))
-            frame = pd.DataFrame(
-                {f"p_{c}": probabilities[:, i].astype(np.float64) for i, c in enumerate(classes)}
-            )
-            frame["unsafe_score"] = 1.0 - frame[f"p_{classes[neither]}"]
-            yield frame
-
-    scored = spread_over_cores(content).select("content_id", classify(text_column()).alias("scores"))
-    return scored.select("content_id", "scores.*")
+    encoder = encoder_for_spark(content.sparkSession, encoder_config)
+    items = spread_over_cores(content).select("content_id", text_column().alias("text"))
+    embedded = items.withColumn("text_embedding", embedding_column(F.col("text"), encoder))
+    scored = classify_embeddings(embedded, model_dir)
+    return scored.select(
+        "content_id", *[f"p_{c}" for c in card.classes], (1.0 - F.col("p_neither")).alias("unsafe_score")
+    )
 
 
 def classify_embeddings(items: DataFrame, model_dir: Path) -> DataFrame:
-    """``items`` (``text`` and its stored ``text_embedding``) with ``p_<class>`` per class."""
+    """``items`` (``text`` and its ``text_embedding``) with ``p_<class>`` per class: the text is
+    normalised as in training for the n-gram features; the embedding is used as it is."""
     card = _text_classifier(model_dir)
     classes = card.classes
     path = str(model_dir)

@@ -156,7 +156,8 @@ def run_many(
     Inputs for all days are checked before anything runs, so a backfill never stops half-way on
     a missing file.
     """
-    names = [n for n in JOBS if n in names]  # dependency order, whatever order they were asked in
+    requested = {get_job(n).table.name for n in names}  # an unknown name raises here
+    names = [n for n in JOBS if n in requested]  # dependency order, whatever order they were asked in
     check_all_inputs(layout, names, days)
     published: list[JobRun] = []
     quarantined: list[str] = []
