@@ -217,6 +217,23 @@ def run_batch(
     return report
 
 
+def persisted_partition(frame: DataFrame) -> DataFrame:
+    """``frame`` cached for the gate's scans and the write, in at most one partition per core.
+
+    Each of the gate's scans runs a task per cached partition, and each task's partial
+    aggregates (the approximate medians above all) are merged on the driver: 16 partitions on 2
+    cores made the suite's scans 2-3x slower than 2 partitions, for the same compute (measured on
+    a 750,000-row ``content_audio`` partition). Coalescing shuffles nothing; the partition is
+    still computed by as many tasks as there are cores, and written as that many files.
+    """
+    # (Never more partitions than the job computes: coalesce only merges. The runner, not the job,
+    # decides how the partition is cached and written: Spark collapses a job's own trailing
+    # coalesce into this one. Asking ``frame.rdd`` for its partition count first would plan the
+    # job, and run its shuffle stages, once more.)
+    parallelism = frame.sparkSession.sparkContext.defaultParallelism
+    return frame.coalesce(parallelism).persist(StorageLevel.MEMORY_AND_DISK)
+
+
 def run_job(
     spark: SparkSession,
     layout: DataLayout,
@@ -236,9 +253,7 @@ def run_job(
     started = time.perf_counter()
     created_at = datetime.now(UTC)
     run_id = created_at.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    frame = job.build(spark, layout, day, created_at, job.table, models=models).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    frame = persisted_partition(job.build(spark, layout, day, created_at, job.table, models=models))
     try:
         rows = frame.count()
         progress(f"{name} {day.isoformat()}: computed {rows:,} rows ({time.perf_counter() - started:.1f}s)")

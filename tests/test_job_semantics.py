@@ -17,7 +17,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from content_signals.layout import DataLayout
 from content_signals.synthetic import GenerationSpec, write_catalogue
-from jobs.runner import run_job, run_many
+from jobs.runner import persisted_partition, run_job, run_many
 
 START = date(2026, 2, 1)
 SIGNALS = str(Path(sys.executable).parent / "signals")
@@ -50,6 +50,26 @@ def test_rerunning_a_date_replaces_it_with_the_same_values(spark, gate, small_la
     table_dir = small_layout.signal_table_dir("content_metadata")
     assert [p.name for p in table_dir.iterdir()] == [f"date={day.isoformat()}"]
     assert list((small_layout.staging_dir / "content_metadata").iterdir()) == []
+
+
+def test_the_gate_scans_a_cached_partition_with_at_most_one_partition_per_core(spark) -> None:  # type: ignore[no-untyped-def]
+    """Every scan of the gate runs a task per cached partition; after a 16-way shuffle that was 16
+    tasks per scan on 2 cores (see BENCHMARKS.md). Coalescing must keep every row and never add
+    partitions to a frame that already has fewer."""
+    cores = spark.sparkContext.defaultParallelism
+    shuffled = spark.range(0, 10_000).repartition(cores * 8, "id")
+    frame = persisted_partition(shuffled)
+    try:
+        assert frame.is_cached
+        assert frame.rdd.getNumPartitions() == cores
+        assert frame.count() == 10_000 and frame.distinct().count() == 10_000
+    finally:
+        frame.unpersist()
+    single = persisted_partition(spark.range(0, 100, numPartitions=1))
+    try:
+        assert single.rdd.getNumPartitions() == 1
+    finally:
+        single.unpersist()
 
 
 def test_a_backfill_runs_every_day_in_order_with_progress(spark, gate, small_layout) -> None:  # type: ignore[no-untyped-def]
