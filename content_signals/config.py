@@ -141,6 +141,10 @@ class QualityConfig(_Strict):
     history_path: str = "quality/history.db"
     # Build Great Expectations Data Docs for every validation run (under data_dir/quality/gx).
     data_docs: bool = True
+    # Runs listed on the Data Docs index page, newest first. GE reloads every run it lists each
+    # time it rebuilds the index (after every validation), so an unbounded index makes each run
+    # slower as history grows. Every run keeps its own page, linked from `signals quality report`.
+    data_docs_index_runs: int = Field(default=100, ge=1)
     # Row count allowed relative to the previous published partition of the same table.
     row_count_min_ratio: float = Field(default=0.5, ge=0)
     row_count_max_ratio: float = Field(default=2.0, ge=1)

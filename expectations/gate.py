@@ -116,6 +116,19 @@ def _threshold(kwargs: dict[str, Any]) -> str | None:
     return json.dumps(kept, default=str, sort_keys=True) if kept else None
 
 
+def _limit_index(context: AbstractDataContext, runs: int) -> None:
+    """List only the newest ``runs`` validation runs on each Data Docs site's index page.
+
+    Rebuilding the index loads every run it lists (GE's ``DefaultSiteIndexBuilder``); without a
+    limit, each validation got slower as the history grew (about 0.6 ms per stored run here).
+    """
+    for name, site in context.list_data_docs_sites().items():
+        index = dict(site.get("site_index_builder") or {"class_name": "DefaultSiteIndexBuilder"})
+        if index.get("validation_results_limit") != runs:
+            index["validation_results_limit"] = runs
+            context.update_data_docs_site(name, {**site, "site_index_builder": index})  # type: ignore[typeddict-item]
+
+
 class QualityGate:
     """Runs a table's suite on a DataFrame. One Great Expectations context per process.
 
@@ -134,6 +147,7 @@ class QualityGate:
         if data_docs_root is not None:
             data_docs_root.mkdir(parents=True, exist_ok=True)
             self._context = gx.get_context(mode="file", project_root_dir=str(data_docs_root))
+            _limit_index(self._context, self._policy.data_docs_index_runs)
         else:
             self._context = gx.get_context(mode="ephemeral")
         self._docs = data_docs_root is not None

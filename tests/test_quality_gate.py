@@ -16,7 +16,7 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from content_signals.config import PlatformConfig, load_config
+from content_signals.config import PlatformConfig, QualityConfig, load_config
 from content_signals.definitions import CONTENT_METADATA
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.layout import DataLayout
@@ -109,6 +109,22 @@ def test_drift_can_be_made_blocking_by_config(published, baseline) -> None:  # t
     result = strict.validate(drifted, CONTENT_METADATA, baseline)
     assert result.outcome == "blocked"
     assert ("expect_column_mean_to_be_between", "title_caps_ratio") in _failed(result)
+
+
+def test_the_data_docs_index_lists_only_the_newest_runs(published, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every run keeps its page, but the index (which GE rebuilds, reloading each run it lists,
+    after every validation) is capped, so validation does not slow down as history grows."""
+    gate = QualityGate(QualityConfig(data_docs_index_runs=2), tmp_path / "gx")
+    pages = [gate.validate(published, CONTENT_METADATA, run_name=f"run-{i}").data_docs for i in range(3)]
+    assert all(page and Path(page.removeprefix("file://")).is_file() for page in pages)
+    site = tmp_path / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    index = (site / "index.html").read_text()
+    assert "run-2" in index and "run-1" in index and "run-0" not in index
+    # A gate opened later on the same project with another cap applies its own.
+    reopened = QualityGate(QualityConfig(data_docs_index_runs=1), tmp_path / "gx")
+    reopened.validate(published, CONTENT_METADATA, run_name="run-3")
+    index = (site / "index.html").read_text()
+    assert "run-3" in index and "run-2" not in index
 
 
 # --- runs, history, quarantine and release on a small catalogue of their own -------------------
