@@ -120,7 +120,8 @@ def _limit_index(context: AbstractDataContext, runs: int) -> None:
     """List only the newest ``runs`` validation runs on each Data Docs site's index page.
 
     Rebuilding the index loads every run it lists (GE's ``DefaultSiteIndexBuilder``); without a
-    limit, each validation got slower as the history grew (about 0.6 ms per stored run here).
+    limit, each validation got slower as the history grew (about 1.2 ms per stored run here, see
+    BENCHMARKS.md).
     """
     for name, site in context.list_data_docs_sites().items():
         index = dict(site.get("site_index_builder") or {"class_name": "DefaultSiteIndexBuilder"})
