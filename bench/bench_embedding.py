@@ -31,14 +31,14 @@ import pyarrow.parquet as pq
 import torch
 
 from bench.harness import Row, print_table, write_results
-from content_signals.cli import prepare_process
+from content_signals.cli.main import prepare_process
 from content_signals.config import TextEncoderConfig, load_config
+from content_signals.jobs import content_embedding
+from content_signals.jobs.content_embedding import embed_content, encoder_for_spark
+from content_signals.models.text_encoder import TextEncoder
 from content_signals.spark import spark_session
 from content_signals.synthetic import GenerationSpec, generate_content
 from content_signals.text import text_of
-from content_signals.text_encoder import TextEncoder
-from jobs import content_embedding
-from jobs.content_embedding import embed_content, encoder_for_spark
 
 GOAL = 0.8
 EDITED_SHARE = 0.01

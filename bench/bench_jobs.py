@@ -23,14 +23,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from bench.harness import Row, print_table, write_results
-from content_signals.cli import prepare_process
+from content_signals.cli.main import prepare_process
 from content_signals.config import PlatformConfig, load_config
+from content_signals.expectations.gate import QualityGate, quality_gate
+from content_signals.expectations.profile import profile
+from content_signals.jobs.runner import JOBS, SignalJob, persisted_partition
 from content_signals.layout import DataLayout
 from content_signals.spark import spark_session
 from content_signals.synthetic import GenerationSpec, write_catalogue
-from expectations.gate import QualityGate
-from expectations.profile import profile
-from jobs.runner import JOBS, SignalJob, persisted_partition, quality_gate
 
 # Jobs that run a text encoder (about 100 texts/s on 2 cores): a 1,000,000-item partition would take
 # hours. Their throughput is measured by bench/bench_embedding.py against the encoder's own.

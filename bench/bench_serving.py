@@ -2,7 +2,7 @@
 
 A synthetic catalogue (30,000 items by default) goes through the pipeline as ``signals demo`` runs
 it: generate, the five signal jobs and their quality gate, publish into Redis (a dedicated db,
-flushed before and after; Feast project ``bench_serving_<random>``), and train the quality model.
+flushed before and after; Feast project ``bench_serving_<random>``), and train the engagement model.
 By default only the feature day is computed and published (``--job-days 2`` adds the day before,
 as the demo does; the online store then holds the same values, about 70 s later). Every
 request then asks for the same 44 features: ranking_v1's (content_engagement, content_metadata,
@@ -33,7 +33,7 @@ the HTTP client reads the response body without parsing the JSON (the gRPC stub 
 protobuf), which favours the baseline. The load generator shares the 2 cores with the server.
 
 Score: items/s of the Score RPC (100 ids per request, the same closed loops) against the raw
-forward pass of the same model (``content_signals.models.load_model``) on the same 100 items'
+forward pass of the same model (``content_signals.models.networks.load_model``) on the same 100 items'
 inputs in one process, batch 100, ``torch.set_num_threads(1)`` as in the model replicas.
 
 Diagnostics (in ``details``, no goal): a py-spy sample of the running ingress replica under load
@@ -75,7 +75,7 @@ FEATURE_DAY = START_DATE + timedelta(days=6)  # as `signals demo`: the 7th day, 
 SERVICE_VIEWS = ("ranking_v1",)
 # The scalar signal tables. The model-backed ones (content_embedding, content_safety) would need a
 # trained safety model and encode every item's text (about 100 texts/s on 2 cores) without
-# changing what is measured here: reads of ranking_v1 and Score of the quality model.
+# changing what is measured here: reads of ranking_v1 and Score of the engagement model.
 TABLES = [
     "content_metadata",
     "content_engagement",
@@ -360,9 +360,9 @@ def _measure_ours(
     timing: dict[str, Any],
     skip: set[str],
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    from content_signals.cli import prepare_process
+    from content_signals.cli.main import prepare_process
     from content_signals.config import load_config
-    from serving import server
+    from content_signals.serving import server
 
     config = load_config(config_path)
     prepare_process(config)
@@ -405,7 +405,7 @@ def _measure_plain(
 ) -> dict[str, Any]:
     """Our ingress's gRPC server (``serving.grpc_server.start_server``) in a plain Python process,
     no Ray: how much of ours is the server's own code and how much the replica around it."""
-    from serving.server import wait_until_serving
+    from content_signals.serving.server import wait_until_serving
 
     handle = _start_child("plain", {"config": str(config_path), "port": port}, root)
     proc = handle[0]
@@ -434,9 +434,9 @@ def _measure_plain(
 def _plain_server(spec: dict[str, Any]) -> None:
     import asyncio
 
-    from content_signals.cli import prepare_process
+    from content_signals.cli.main import prepare_process
     from content_signals.config import load_config
-    from serving.grpc_server import start_server
+    from content_signals.serving.grpc_server import start_server
 
     config = load_config(Path(spec["config"]))
     prepare_process(config)
@@ -724,7 +724,7 @@ def _same(a: Any, b: Any) -> bool:
 def _flush(connection_string: str) -> None:
     import redis
 
-    from feature_repo.online_write import parse_redis_connection_string
+    from content_signals.feature_repo.online_write import parse_redis_connection_string
 
     host, port, kwargs = parse_redis_connection_string(connection_string)
     client = redis.Redis(host=host, port=port, **kwargs)
@@ -754,8 +754,8 @@ def _write_config(root: Path, project: str, redis_address: str, grpc_port: int) 
 def _write_feature_store_yaml(repo: Path, config_path: Path) -> None:
     """What ``feature_repo.repo.repo_config`` builds in code, as a file ``feast serve`` reads."""
     from content_signals.config import load_config
+    from content_signals.feature_repo.repo import online_store_settings, registry_settings
     from content_signals.spark import REQUIRED_CONF
-    from feature_repo.repo import online_store_settings, registry_settings
 
     config = load_config(config_path)
     spark = config.spark
@@ -865,14 +865,16 @@ def _child(side: str, spec: dict[str, Any]) -> None:
 
 def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
     """The demo's pipeline at benchmark size: generate, jobs + gate for two days, publish, train."""
-    from content_signals.cli import prepare_process
+    from content_signals.cli.main import prepare_process
     from content_signals.config import load_config
+    from content_signals.expectations.gate import quality_gate
+    from content_signals.expectations.history import open_history
+    from content_signals.feature_repo.publishing import publish
+    from content_signals.jobs.runner import run_many
     from content_signals.layout import DataLayout
-    from content_signals.publishing import publish
+    from content_signals.models.engagement import train_engagement
     from content_signals.spark import spark_session
     from content_signals.synthetic import GenerationSpec, write_catalogue
-    from content_signals.training import train_quality
-    from jobs.runner import open_history, quality_gate, run_many
 
     config = load_config(Path(spec["config"]))
     prepare_process(config)
@@ -915,7 +917,7 @@ def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
         publish(config, day, tables=TABLES)
         _say(f"  published {day.isoformat()} ({time.perf_counter() - begun:.0f}s)")
     begun = time.perf_counter()
-    trained = train_quality(config, spark, FEATURE_DAY)
+    trained = train_engagement(config, spark, FEATURE_DAY)
     _say(f"  trained quality {trained.card.version} ({time.perf_counter() - begun:.0f}s)")
     spark.stop()
     return _describe(config, layout)
@@ -923,11 +925,11 @@ def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _describe(config: Any, layout: Any) -> dict[str, Any]:
     """The features every request asks for, the model, and where the creators of items are."""
-    from feature_repo.repo import feature_store
-    from serving.catalog import load_catalog
-    from serving.scoring import discover_models
+    from content_signals.feature_repo.repo import feature_store
+    from content_signals.serving.catalog import load_catalog
+    from content_signals.serving.scoring import discover_models
 
-    card = discover_models(layout)["quality"].default.card
+    card = discover_models(layout)["engagement"].default.card
     catalog = load_catalog(feature_store(config))
     refs = [f.ref for name in SERVICE_VIEWS for f in catalog.services[name].features]
     refs += [f"{view}:{name}" for view in EXTRA_VIEWS for name in catalog.views[view].features]
@@ -979,10 +981,10 @@ class _Floor:
     def __init__(self, config: Any, refs: list[str]) -> None:
         import redis
 
-        from feature_repo.online_write import parse_redis_connection_string, redis_field
-        from feature_repo.repo import feature_store
-        from serving.catalog import load_catalog
-        from serving.catalog import lookup_signal as lookup
+        from content_signals.feature_repo.online_write import parse_redis_connection_string, redis_field
+        from content_signals.feature_repo.repo import feature_store
+        from content_signals.serving.catalog import load_catalog
+        from content_signals.serving.catalog import lookup_signal as lookup
 
         host, port, kwargs = parse_redis_connection_string(config.feast.online_store.connection_string)
         self.client = redis.Redis(host=host, port=port, **kwargs)
@@ -1005,7 +1007,7 @@ class _Floor:
         self._ts: dict[bytes, int] = {}
 
     def _micros(self, serialized: bytes | None) -> int:
-        from feature_repo.online_write import timestamp_nanos
+        from content_signals.feature_repo.online_write import timestamp_nanos
 
         if not serialized:
             return -1
@@ -1015,7 +1017,7 @@ class _Floor:
         return found
 
     def _hmget(self, join_key: str, ids: list[str], fields: list[bytes]) -> list[Any]:
-        from serving.online_store import entity_key
+        from content_signals.serving.online_store import entity_key
 
         pipe = self.client.pipeline(transaction=False)
         for eid in ids:
@@ -1024,7 +1026,7 @@ class _Floor:
         return replies
 
     def _decode(self, views: list[tuple[str, list[str]]], replies: list[Any]) -> dict[str, Any]:
-        from serving.decoding import decode_columns
+        from content_signals.serving.decoding import decode_columns
 
         types, raws, founds, names = [], [], [], []
         start = 0
@@ -1041,7 +1043,7 @@ class _Floor:
         return dict(zip(names, decode_columns(types, raws, founds), strict=True))
 
     def read(self, ids: list[str]) -> dict[str, Any]:
-        from serving.decoding import PRESENT
+        from content_signals.serving.decoding import PRESENT
 
         columns = self._decode(self.content, self._hmget("content_id", ids, self.fields["content"]))
         if self.creator:
@@ -1059,7 +1061,7 @@ class _Floor:
 
 
 def _sample_from_columns(columns: dict[str, Any], refs: list[str]) -> dict[str, list[Any]]:
-    from serving.decoding import PRESENT
+    from content_signals.serving.decoding import PRESENT
 
     sample: dict[str, list[Any]] = {}
     for ref in refs:
@@ -1187,8 +1189,8 @@ def _closed_loop(
 def _grpc_client(spec: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
     import grpc
 
-    from serving.api.content_signals.v1 import content_signals_pb2 as pb
-    from serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
+    from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+    from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 
     options = [("grpc.max_receive_message_length", 64 * 2**20)]
     target = spec["target"]
@@ -1199,7 +1201,7 @@ def _grpc_client(spec: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
 
     def bodies_of(requests: list[dict[str, list[str]]]) -> list[Any]:
         if scoring:
-            return [pb.ScoreRequest(model="quality", content_ids=r["ids"]) for r in requests]
+            return [pb.ScoreRequest(model="engagement", content_ids=r["ids"]) for r in requests]
         return [
             pb.GetOnlineFeaturesRequest(content_ids=r["ids"], feature_refs=spec["refs"]) for r in requests
         ]
@@ -1332,19 +1334,19 @@ def _inprocess(spec: dict[str, Any]) -> dict[str, Any]:
     import grpc
     import torch
 
-    from content_signals.cli import prepare_process
+    from content_signals.cli.main import prepare_process
     from content_signals.config import load_config
     from content_signals.layout import DataLayout
-    from content_signals.models import load_model
-    from serving.api.content_signals.v1 import content_signals_pb2 as pb
-    from serving.data_plane import FeatureRequest
-    from serving.grpc_server import start_server
-    from serving.scoring import discover_models, model_inputs
+    from content_signals.models.networks import load_model
+    from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+    from content_signals.serving.data_plane import FeatureRequest
+    from content_signals.serving.grpc_server import start_server
+    from content_signals.serving.scoring import discover_models, model_inputs
 
     config = load_config(Path(spec["config"]))
     prepare_process(config)
     requests = _requests(spec)
-    served = discover_models(DataLayout(config.data_dir))["quality"].default
+    served = discover_models(DataLayout(config.data_dir))["engagement"].default
     card, network = load_model(served.path)
     torch.set_num_threads(1)
     score_ids = requests[str(spec["score_ids"])][0]["ids"]

@@ -209,14 +209,15 @@ def _write_entities(root: Path, path: Path, count: int, seed: int, start: dateti
 
 def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
     """Catalogue and events, the three jobs for the last days through the gate, then Feast apply."""
-    from content_signals.cli import prepare_process
+    from content_signals.cli.main import prepare_process
     from content_signals.config import load_config
     from content_signals.errors import GateFailed
+    from content_signals.expectations.gate import quality_gate
+    from content_signals.feature_repo.repo import build_objects, feature_store
+    from content_signals.jobs.runner import run_job
     from content_signals.layout import DataLayout
     from content_signals.spark import spark_session
     from content_signals.synthetic import GenerationSpec, write_catalogue
-    from feature_repo.repo import build_objects, feature_store
-    from jobs.runner import quality_gate, run_job
 
     root = Path(spec["root"])
     config = load_config(overrides={"data_dir": str(root)})
@@ -324,11 +325,11 @@ def _child(side: str, spec: dict[str, Any]) -> None:
 def _ours(spec: dict[str, Any]) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
-    from content_signals.cli import prepare_process
+    from content_signals.cli.main import prepare_process
     from content_signals.config import load_config
+    from content_signals.feature_repo.training_sets import ViewRequest, build_training_set, read_table_file
     from content_signals.layout import DataLayout
     from content_signals.spark import spark_session
-    from content_signals.training_sets import ViewRequest, build_training_set, read_table_file
 
     config = load_config(overrides={"data_dir": spec["root"]})
     prepare_process(config)
@@ -359,9 +360,9 @@ def _feast(spec: dict[str, Any]) -> dict[str, Any]:
         get_spark_session_or_start_new_with_repoconfig,
     )
 
-    from content_signals.cli import prepare_process
+    from content_signals.cli.main import prepare_process
     from content_signals.config import load_config
-    from feature_repo.repo import feature_store
+    from content_signals.feature_repo.repo import feature_store
 
     config = load_config(overrides={"data_dir": spec["root"]})
     prepare_process(config)

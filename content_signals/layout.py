@@ -13,7 +13,7 @@
     model_cards/<name>/<version>.html   model cards (and .json) written by `signals evaluate`
     online_store.db, registry.db        Feast's SQLite online store and registry (embedded defaults)
 
-Only :mod:`jobs.partitions` moves data into ``signals/``, and only with an atomic rename, so a
+Only :mod:`content_signals.partitions` moves data into ``signals/``, and only with an atomic rename, so a
 reader never sees a half-written partition.
 """
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from content_signals.layout import DataLayout
+from content_signals.text import offensive_lexicon
 
 CONTENT_TYPES = np.array(["track", "episode", "audiobook"])
 _CONTENT_TYPE_SHARES = np.array([0.75, 0.2, 0.05])
@@ -140,12 +141,6 @@ def generate_creators(spec: GenerationSpec) -> pa.Table:
         {"creator_id": ids, "name": names, "joined_date": joined.astype("datetime64[D]")},
         schema=CREATOR_SCHEMA,
     )
-
-
-def offensive_lexicon() -> list[str]:
-    path = Path(__file__).with_name("lexicons") / "offensive_en.txt"
-    lines = (line.strip() for line in path.read_text().splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _insert_terms(

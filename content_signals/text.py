@@ -7,6 +7,7 @@ the training run used.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 _URL = re.compile(r"https?://\S+")
 _MENTION = re.compile(r"@[\w_]+")
@@ -32,3 +33,9 @@ def text_of(title: str | None, description: str | None) -> str:
     """The text an item is embedded from: its title, then its description."""
     parts = [p.strip() for p in (title, description) if p and p.strip()]
     return ". ".join(parts)
+
+
+def offensive_lexicon() -> list[str]:
+    path = Path(__file__).with_name("lexicons") / "offensive_en.txt"
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]

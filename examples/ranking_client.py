@@ -1,7 +1,7 @@
 """Fetch ranking features (and optionally scores) for a few content ids and print them as a table.
 
     python examples/ranking_client.py --target 127.0.0.1:9000 c000000 c000001 no-such-item
-    python examples/ranking_client.py --model quality --token "$SIGNALS_TOKEN" c000000
+    python examples/ranking_client.py --model engagement --token "$SIGNALS_TOKEN" c000000
 
 The table has one column per content id and one row per feature, because feature services are
 wide (dozens of features) and ranking requests are short lists. Empty cells (<NA>, NaN, None) are
@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 import pandas as pd
 
-from serving.client import SignalsClient
+from content_signals.serving.client import SignalsClient
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="bearer token (default: $SIGNALS_TOKEN); sent as 'authorization: Bearer TOKEN'",
     )
     parser.add_argument("--feature-service", default="ranking_v1")
-    parser.add_argument("--model", help="also score the ids with this model, e.g. quality")
+    parser.add_argument("--model", help="also score the ids with this model, e.g. engagement")
     parser.add_argument("--root-certs", type=Path, help="PEM file of CA certificates: connect with TLS")
     parser.add_argument("--tls", action="store_true", help="TLS with the system's root certificates")
     parser.add_argument("--server-name", help="TLS name to verify instead of the target's host")

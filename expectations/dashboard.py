@@ -37,8 +37,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
+from content_signals.expectations.history import (
+    ExpectationOutcome,
+    Outcome,
+    Release,
+    ValidationHistory,
+    ValidationRun,
+)
 from content_signals.files import write_atomic
-from expectations.history import ExpectationOutcome, Outcome, Release, ValidationHistory, ValidationRun
 
 
 @dataclass(frozen=True)

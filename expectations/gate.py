@@ -18,11 +18,11 @@ from typing import Any
 from great_expectations.data_context import AbstractDataContext
 from pyspark.sql import DataFrame
 
-from content_signals.config import QualityConfig, Severity
+from content_signals.config import PlatformConfig, QualityConfig, Severity
 from content_signals.definitions import SignalTable
-from expectations.history import ExpectationOutcome, Outcome, ValidationRun
-from expectations.profile import PartitionProfile
-from expectations.suites import build_suite
+from content_signals.expectations.history import ExpectationOutcome, Outcome, ValidationRun
+from content_signals.expectations.profile import PartitionProfile
+from content_signals.expectations.suites import build_suite
 
 # Keyword arguments that say what an expectation checks, not how its result is shaped.
 _NOT_THRESHOLDS = {"column", "result_format", "catch_exceptions", "batch_id", "meta"}
@@ -241,3 +241,9 @@ class QualityGate:
             report=result.describe_dict(),
             data_docs=docs,
         )
+
+
+def quality_gate(config: PlatformConfig) -> QualityGate:
+    """The gate as configured: its policy, and Data Docs under the data directory when enabled."""
+    docs_root = config.resolve("quality/gx") if config.quality.data_docs else None
+    return QualityGate(config.quality, docs_root)

@@ -64,6 +64,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
+from content_signals.config import PlatformConfig
 from content_signals.errors import SignalsError
 
 Severity = Literal["error", "warning"]
@@ -575,3 +576,7 @@ def _finite_or_none(value: float | None) -> float | None:
         return None
     value = float(value)
     return None if math.isnan(value) else value
+
+
+def open_history(config: PlatformConfig) -> ValidationHistory:
+    return ValidationHistory(config.quality_history_url)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from content_signals.definitions import SignalTable
 from content_signals.layout import DataLayout
+from content_signals.partitions import previous_partition
 
 # percentile_approx accuracy: relative rank error about 1/accuracy.
 _MEDIAN_ACCURACY = 1000
@@ -73,25 +73,6 @@ def profile(frame: DataFrame, table: SignalTable, partition: date | None = None)
         for i, name in enumerate(names)
     }
     return PartitionProfile(partition, rows, columns)
-
-
-def previous_partition(layout: DataLayout, table: str, day: date) -> tuple[date, Path] | None:
-    """The newest published partition of ``table`` dated before ``day``, if any."""
-    folder = layout.signal_table_dir(table)
-    if not folder.exists():
-        return None
-    dates = []
-    for child in folder.iterdir():
-        if child.is_dir() and child.name.startswith("date="):
-            try:
-                dates.append(date.fromisoformat(child.name.removeprefix("date=")))
-            except ValueError:
-                continue
-    earlier = [d for d in dates if d < day]
-    if not earlier:
-        return None
-    newest = max(earlier)
-    return newest, layout.signal_partition(table, newest)
 
 
 def baseline_profile(

@@ -20,9 +20,9 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 
 from content_signals.config import QualityConfig
 from content_signals.definitions import CREATED_TIMESTAMP, ENTITY_TIMESTAMP, DType, SignalTable
-from expectations.approx_median import ExpectColumnApproxMedianToBeBetween
-from expectations.profile import ColumnProfile, PartitionProfile
-from expectations.vector_length import ExpectColumnVectorLengthsToEqual
+from content_signals.expectations.approx_median import ExpectColumnApproxMedianToBeBetween
+from content_signals.expectations.profile import ColumnProfile, PartitionProfile
+from content_signals.expectations.vector_length import ExpectColumnVectorLengthsToEqual
 
 SUITE_VERSION = "2"
 

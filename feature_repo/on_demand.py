@@ -3,7 +3,7 @@
 A new upload has no partition yet, but the moderation model must judge its text now. The
 ``upload_text_features`` on-demand view turns the request's ``upload_title`` and
 ``upload_description`` into the same text signals the ``content_metadata`` job computes, with the
-same Arrow word/letter/URL/emoji statistics (:func:`jobs.lexicon_counts.stats_batches`), so an
+same Arrow word/letter/URL/emoji statistics (:func:`content_signals.text_stats.stats_batches`), so an
 upload is described exactly as it will be once its partition exists (a test compares them).
 
 One pandas function, :func:`upload_text_features`, is both the Feast on-demand view's
@@ -60,7 +60,7 @@ def upload_text_features(inputs: pd.DataFrame) -> pd.DataFrame:
     import pyarrow as pa
 
     from content_signals.definitions import STUFFING_MIN_WORDS
-    from jobs.lexicon_counts import stats_batches
+    from content_signals.text_stats import stats_batches
 
     title = (
         inputs["upload_title"].astype(object).where(inputs["upload_title"].notna(), "").map(str).str.strip()

@@ -12,7 +12,7 @@ from typing import Any
 
 from content_signals.config import PlatformConfig
 from content_signals.definitions import SIGNAL_TABLES, SignalTable
-from feature_repo.repo import build_objects, feature_store
+from content_signals.feature_repo.repo import build_objects, feature_store
 
 _VERBS = {"CREATE": "create", "DELETE": "delete", "UPDATE": "update"}
 # Feast keeps an internal placeholder entity for entity-less views; it is not ours to plan.

@@ -25,8 +25,8 @@ def partition_feature_store(
     from feast import FeatureStore, FileSource
     from feast.repo_config import RepoConfig
 
-    from feature_repo.entities import feast_entities
-    from feature_repo.views import signal_view
+    from content_signals.feature_repo.entities import feast_entities
+    from content_signals.feature_repo.views import signal_view
 
     config = RepoConfig(
         project=project,

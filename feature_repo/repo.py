@@ -33,11 +33,17 @@ class RepoObjects:
 
 def build_objects(config: PlatformConfig, tables: Mapping[str, SignalTable] = SIGNAL_TABLES) -> RepoObjects:
     """Every Feast object, derived from the signal ``tables`` (the platform's own by default)."""
-    from feature_repo.entities import feast_entities
-    from feature_repo.on_demand import upload_text_view
-    from feature_repo.services import ranking_v1, safety_v1, safety_v2, similarity_v1, upload_safety_v1
-    from feature_repo.sources import signal_source
-    from feature_repo.views import signal_view
+    from content_signals.feature_repo.entities import feast_entities
+    from content_signals.feature_repo.on_demand import upload_text_view
+    from content_signals.feature_repo.services import (
+        ranking_v1,
+        safety_v1,
+        safety_v2,
+        similarity_v1,
+        upload_safety_v1,
+    )
+    from content_signals.feature_repo.sources import signal_source
+    from content_signals.feature_repo.views import signal_view
 
     layout = DataLayout(config.data_dir)
     entities = feast_entities()

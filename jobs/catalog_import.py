@@ -22,7 +22,7 @@ from pyspark.sql import types as T
 from content_signals.catalog_mapping import CatalogMapping
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from jobs.partitions import swap_into_place
+from content_signals.partitions import swap_into_place
 
 REJECT_REASON = "reject_reason"
 # In the order they are checked: a row is reported under the first that applies.

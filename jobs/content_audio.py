@@ -10,9 +10,9 @@ from pyspark.sql import functions as F
 
 from content_signals.config import ModelsConfig
 from content_signals.definitions import CONTENT_AUDIO, SignalTable
+from content_signals.jobs.inputs import read_inputs, require
+from content_signals.jobs.schema import compute_partition
 from content_signals.layout import DataLayout
-from jobs.inputs import read_inputs, require
-from jobs.schema import compute_partition
 
 TABLE = CONTENT_AUDIO
 

@@ -1,7 +1,7 @@
 """The ``content_embedding`` job: one 384-dim vector per catalogue item from its title and description.
 
 The encoder runs inside an iterator pandas UDF: Spark hands each Python worker a stream of Arrow
-batches, the worker loads the encoder once (:func:`content_signals.text_encoder.shared_encoder`,
+batches, the worker loads the encoder once (:func:`content_signals.models.text_encoder.shared_encoder`,
 kept across tasks because Spark reuses Python workers) and encodes each batch with the same
 batch size a single process would use. Torch gets ``cores / concurrent tasks`` threads per worker,
 so two tasks on two cores do not fight over four threads (which made the job 2x slower).
@@ -29,12 +29,12 @@ from pyspark.sql import types as T
 from content_signals.config import ModelsConfig, TextEncoderConfig
 from content_signals.definitions import CONTENT_EMBEDDING, SignalTable
 from content_signals.errors import SignalsError
+from content_signals.jobs.inputs import require
+from content_signals.jobs.schema import compute_partition
 from content_signals.layout import DataLayout
+from content_signals.models.text_encoder import TextEncoder, shared_encoder
+from content_signals.partitions import previous_partition
 from content_signals.text import NORMALISATION_VERSION, normalise_text
-from content_signals.text_encoder import TextEncoder, shared_encoder
-from expectations.profile import previous_partition
-from jobs.inputs import require
-from jobs.schema import compute_partition
 
 TABLE = CONTENT_EMBEDDING
 

@@ -23,9 +23,10 @@ from content_signals.definitions import (
     SKIP_MS,
     SignalTable,
 )
+from content_signals.jobs.inputs import event_window, read_inputs, require
+from content_signals.jobs.schema import compute_partition, events_in_window, timestamp_literal
 from content_signals.layout import DataLayout
-from jobs.inputs import event_window, read_inputs, require
-from jobs.schema import compute_partition, events_in_window, partition_timestamp, timestamp_literal
+from content_signals.partitions import partition_timestamp
 
 TABLE = CONTENT_ENGAGEMENT
 LONGEST_WINDOW_DAYS = max(ENGAGEMENT_WINDOWS)

@@ -15,10 +15,10 @@ from pyspark.sql import functions as F
 
 from content_signals.config import ModelsConfig
 from content_signals.definitions import CONTENT_METADATA, SignalTable
+from content_signals.jobs.inputs import require
+from content_signals.jobs.lexicon_counts import with_text_stats
+from content_signals.jobs.schema import compute_partition
 from content_signals.layout import DataLayout
-from jobs.inputs import require
-from jobs.lexicon_counts import with_text_stats
-from jobs.schema import compute_partition
 
 TABLE = CONTENT_METADATA
 

@@ -24,20 +24,20 @@ from pyspark.sql import functions as F
 from content_signals.config import ModelsConfig, TextEncoderConfig
 from content_signals.definitions import CONTENT_EMBEDDING, CONTENT_SAFETY, SignalTable
 from content_signals.errors import SignalsError
-from content_signals.layout import DataLayout
-from content_signals.model_registry import default_version
-from content_signals.models import ModelCard, TextClassifierHead, load_model
-from content_signals.text import normalise_text
-from content_signals.text_encoder import check_encoder_matches, shared_encoder
-from jobs.content_embedding import (
+from content_signals.jobs.content_embedding import (
     embedding_column,
     encoder_for_spark,
     spread_over_cores,
     text_column,
     text_fingerprint,
 )
-from jobs.inputs import require
-from jobs.schema import compute_partition
+from content_signals.jobs.inputs import require
+from content_signals.jobs.schema import compute_partition
+from content_signals.layout import DataLayout
+from content_signals.models.networks import ModelCard, TextClassifierHead, load_model
+from content_signals.models.registry import default_version
+from content_signals.models.text_encoder import check_encoder_matches, shared_encoder
+from content_signals.text import normalise_text
 
 TABLE = CONTENT_SAFETY
 # The model behind the table; its default version (promoted, else newest) scores each day.

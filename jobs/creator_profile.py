@@ -15,9 +15,9 @@ from pyspark.sql import functions as F
 
 from content_signals.config import ModelsConfig
 from content_signals.definitions import CREATOR_PROFILE, SignalTable
+from content_signals.jobs.inputs import event_window, read_inputs, require
+from content_signals.jobs.schema import compute_partition, events_in_window
 from content_signals.layout import DataLayout
-from jobs.inputs import event_window, read_inputs, require
-from jobs.schema import compute_partition, events_in_window
 
 TABLE = CREATOR_PROFILE
 ENGAGEMENT_DAYS = 7

@@ -20,11 +20,10 @@ from pyspark.sql import DataFrame, SparkSession
 from content_signals.config import ModelsConfig, PlatformConfig
 from content_signals.definitions import SignalTable
 from content_signals.errors import GateFailed, SignalsError
-from content_signals.layout import DataLayout
-from expectations.gate import GateResult, QualityGate
-from expectations.history import ValidationHistory
-from expectations.profile import baseline_profile, profile
-from jobs import (
+from content_signals.expectations.gate import GateResult, QualityGate, quality_gate
+from content_signals.expectations.history import ValidationHistory, open_history
+from content_signals.expectations.profile import baseline_profile, profile
+from content_signals.jobs import (
     content_audio,
     content_embedding,
     content_engagement,
@@ -33,7 +32,8 @@ from jobs import (
     creator_profile,
     text_safety_lexicon,
 )
-from jobs.partitions import publish_partition, quarantine_partition
+from content_signals.layout import DataLayout
+from content_signals.partitions import publish_partition, quarantine_partition
 
 
 class BuildFrame(Protocol):
@@ -292,11 +292,3 @@ def _validation_record(result: GateResult, run_id: str, day: date) -> dict[str, 
     }
 
 
-def quality_gate(config: PlatformConfig) -> QualityGate:
-    """The gate as configured: its policy, and Data Docs under the data directory when enabled."""
-    docs_root = config.resolve("quality/gx") if config.quality.data_docs else None
-    return QualityGate(config.quality, docs_root)
-
-
-def open_history(config: PlatformConfig) -> ValidationHistory:
-    return ValidationHistory(config.quality_history_url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -14,6 +14,7 @@ from content_signals.definitions import (
     DType,
     SignalTable,
 )
+from content_signals.partitions import partition_timestamp
 
 SPARK_TYPES: dict[DType, T.DataType] = {
     "int64": T.LongType(),
@@ -51,15 +52,6 @@ def conform(frame: DataFrame, table: SignalTable) -> DataFrame:
     if missing:
         raise ValueError(f"{table.name} job did not produce columns: {', '.join(missing)}")
     return frame.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
-
-
-def partition_timestamp(day: date) -> datetime:
-    """The event timestamp of every row in a daily partition: the end of that UTC day.
-
-    Values computed from data up to the end of ``day`` are known from this instant on, so
-    point-in-time joins never see them earlier.
-    """
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 def timestamp_literal(moment: datetime) -> Column:

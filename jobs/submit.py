@@ -20,7 +20,7 @@ from content_signals.errors import GateFailed, SignalsError
 
 
 def _dates(args: argparse.Namespace) -> list[date]:
-    from jobs.runner import date_range
+    from content_signals.jobs.runner import date_range
 
     try:
         if args.date:
@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path)
     args = parser.parse_args(argv)
     try:
+        from content_signals.jobs.runner import job_names, run_batch
         from content_signals.spark import spark_session
-        from jobs.runner import job_names, run_batch
 
         overrides = {"data_dir": str(args.data_dir)} if args.data_dir else {}
         config = load_config(args.config, overrides=overrides)

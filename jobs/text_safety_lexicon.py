@@ -13,11 +13,11 @@ from pyspark.sql import DataFrame, SparkSession
 
 from content_signals.config import ModelsConfig
 from content_signals.definitions import TEXT_SAFETY_LEXICON, SignalTable
+from content_signals.jobs.inputs import require
+from content_signals.jobs.lexicon_counts import lexicon_counts
+from content_signals.jobs.schema import compute_partition
 from content_signals.layout import DataLayout
-from content_signals.synthetic import offensive_lexicon
-from jobs.inputs import require
-from jobs.lexicon_counts import lexicon_counts
-from jobs.schema import compute_partition
+from content_signals.text import offensive_lexicon
 
 TABLE = TEXT_SAFETY_LEXICON
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 OUTPUT = ROOT / "serving" / "api"
-PACKAGE = "serving.api"
+PACKAGE = "content_signals.serving.api"
 
 
 def generate(destination: Path) -> None:

@@ -22,8 +22,8 @@ from ray.serve.handle import DeploymentHandle
 from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from serving.errors import Overloaded
-from serving.scoring import discover_models, forward_pass
+from content_signals.serving.errors import Overloaded
+from content_signals.serving.scoring import discover_models, forward_pass
 
 logger = logging.getLogger("content_signals.serving")
 
@@ -50,8 +50,8 @@ class ModelReplica:
         import torch
 
         from content_signals.config import TextEncoderConfig
-        from content_signals.models import TEXT_CLASSIFIER, load_model
-        from content_signals.text_encoder import TextEncoder, check_encoder_matches
+        from content_signals.models.networks import TEXT_CLASSIFIER, load_model
+        from content_signals.models.text_encoder import TextEncoder, check_encoder_matches
 
         torch.set_num_threads(1)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -119,7 +119,7 @@ class SignalsIngress:
 
     # Serve awaits an async constructor: the gRPC server must start on the replica's event loop.
     async def __init__(self, config_json: str, model_handles: dict[str, DeploymentHandle]) -> None:  # type: ignore[misc]
-        from serving.grpc_server import start_server
+        from content_signals.serving.grpc_server import start_server
 
         config = PlatformConfig.model_validate_json(config_json)
         models = {n: m for n, m in discover_models(DataLayout(config.data_dir)).items() if n in model_handles}

@@ -11,8 +11,8 @@ import hmac
 from collections.abc import Iterable
 
 from content_signals.config import TeamAccess
-from serving.catalog import ServicePlan
-from serving.errors import PermissionDenied, Unauthenticated
+from content_signals.serving.catalog import ServicePlan
+from content_signals.serving.errors import PermissionDenied, Unauthenticated
 
 ANY = "*"
 

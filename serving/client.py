@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import grpc
 import numpy as np
 
-from serving.api.content_signals.v1 import content_signals_pb2 as pb
-from serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from content_signals.definitions import CONTENT
-from serving.catalog import (
+from content_signals.serving.catalog import (
     Catalog,
     CatalogCache,
     FeatureSpec,
@@ -34,9 +34,15 @@ from serving.catalog import (
     lookup_signal,
     plan_for_refs,
 )
-from serving.decoding import NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT, DecodedColumn, decode_columns
-from serving.errors import InvalidRequest, NotFound
-from serving.online_store import MISSING, OnlineStore, ViewRead, ViewRows
+from content_signals.serving.decoding import (
+    NULL_VALUE,
+    OUTSIDE_MAX_AGE,
+    PRESENT,
+    DecodedColumn,
+    decode_columns,
+)
+from content_signals.serving.errors import InvalidRequest, NotFound
+from content_signals.serving.online_store import MISSING, OnlineStore, ViewRead, ViewRows
 
 RequestValues = Sequence[Any]
 _REF_PLAN_CACHE_SIZE = 1024

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.catalog import ValueType
+from content_signals.serving.catalog import ValueType
 
 # content_signals.v1.FeatureStatus numbers, so columns go into protos unchanged.
 PRESENT = 1

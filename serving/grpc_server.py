@@ -17,12 +17,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from content_signals.config import PlatformConfig
-from serving.catalog import CatalogCache, load_catalog
-from serving.data_plane import FeatureDataPlane
-from serving.grpc_service import SERVICE_NAME, ContentSignalsServicer, ModelRunner, service_handler
-from serving.metrics import serving_metrics
-from serving.online_store import OnlineStore, RedisOnlineStore, SqliteOnlineStore
-from serving.scoring import ModelVersions
+from content_signals.serving.catalog import CatalogCache, load_catalog
+from content_signals.serving.data_plane import FeatureDataPlane
+from content_signals.serving.grpc_service import (
+    SERVICE_NAME,
+    ContentSignalsServicer,
+    ModelRunner,
+    service_handler,
+)
+from content_signals.serving.metrics import serving_metrics
+from content_signals.serving.online_store import OnlineStore, RedisOnlineStore, SqliteOnlineStore
+from content_signals.serving.scoring import ModelVersions
 
 logger = logging.getLogger("content_signals.serving")
 
@@ -74,7 +79,7 @@ async def start_server(
     port: int | None = None,
 ) -> SignalsServer:
     """Build and start the server on ``port`` (default: the config's; 0 picks a free one)."""
-    from feature_repo.repo import feature_store
+    from content_signals.feature_repo.repo import feature_store
 
     settings = config.serving
     store = feature_store(config)

@@ -22,19 +22,19 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from content_signals.config import ServingConfig
-from content_signals.models import TEXT_CLASSIFIER
-from serving.api.content_signals.v1 import content_signals_pb2 as pb
-from serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
-from serving.auth import Authorizer
-from serving.catalog import ServicePlan, ValueType
-from serving.data_plane import (
+from content_signals.models.networks import TEXT_CLASSIFIER
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
+from content_signals.serving.auth import Authorizer
+from content_signals.serving.catalog import ServicePlan, ValueType
+from content_signals.serving.data_plane import (
     FeatureColumn,
     FeatureDataPlane,
     FeatureRequest,
     FeatureResult,
     validate_content_ids,
 )
-from serving.errors import (
+from content_signals.serving.errors import (
     InvalidRequest,
     NotFound,
     Overloaded,
@@ -43,8 +43,15 @@ from serving.errors import (
     Unauthenticated,
     Unavailable,
 )
-from serving.metrics import ServingMetrics
-from serving.scoring import ModelVersions, choose_model, decisions, found_items, model_inputs, text_inputs
+from content_signals.serving.metrics import ServingMetrics
+from content_signals.serving.scoring import (
+    ModelVersions,
+    choose_model,
+    decisions,
+    found_items,
+    model_inputs,
+    text_inputs,
+)
 
 access_log = logging.getLogger("content_signals.access")
 logger = logging.getLogger("content_signals.serving")

@@ -28,9 +28,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from feature_repo.online_write import parse_redis_connection_string, redis_field, timestamp_nanos
-from serving.catalog import ViewSpec
-from serving.errors import Unavailable
+from content_signals.feature_repo.online_write import (
+    parse_redis_connection_string,
+    redis_field,
+    timestamp_nanos,
+)
+from content_signals.serving.catalog import ViewSpec
+from content_signals.serving.errors import Unavailable
 
 _VALUE_TYPE_STRING = 2  # feast ValueType.STRING
 MISSING = -1  # timestamp of an entity with no row for a view

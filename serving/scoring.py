@@ -14,18 +14,18 @@ import numpy as np
 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.model_registry import default_of, promoted_version
-from content_signals.models import CARD_FILE, TEXT_CLASSIFIER, ModelCard, TextClassifierHead
+from content_signals.models.networks import CARD_FILE, TEXT_CLASSIFIER, ModelCard, TextClassifierHead
+from content_signals.models.registry import default_of, promoted_version
+from content_signals.serving.data_plane import FeatureResult
+from content_signals.serving.decoding import NOT_FOUND, PRESENT
+from content_signals.serving.errors import InvalidRequest, NotFound
 from content_signals.text import normalise_text
-from serving.data_plane import FeatureResult
-from serving.decoding import NOT_FOUND, PRESENT
-from serving.errors import InvalidRequest, NotFound
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from content_signals.text_encoder import TextEncoder
+    from content_signals.models.text_encoder import TextEncoder
 
 
 class Decision(IntEnum):

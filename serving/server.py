@@ -71,7 +71,7 @@ def start(
     import ray
     from ray import serve
 
-    from serving.app import APP_NAME, build_app, deployment_settings
+    from content_signals.serving.app import APP_NAME, build_app, deployment_settings
 
     started = time.perf_counter()
     if not ray.is_initialized():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from content_signals.cli import prepare_process
+from content_signals.cli.main import prepare_process
 from content_signals.config import PlatformConfig, load_config
 from content_signals.layout import DataLayout
 
@@ -65,7 +65,7 @@ def spark(platform_config: PlatformConfig):  # type: ignore[no-untyped-def]
 def gate(spark):  # type: ignore[no-untyped-def]
     # After Spark: Great Expectations' Spark data source would otherwise start a session itself,
     # before prepare_process has pointed Python workers at this virtual environment.
-    from expectations.gate import QualityGate
+    from content_signals.expectations.gate import QualityGate
 
     return QualityGate()
 
@@ -80,13 +80,13 @@ class Pipeline:
 
 @pytest.fixture(scope="session")
 def pipeline(platform_config: PlatformConfig, layout: DataLayout, spark, gate) -> Pipeline:  # type: ignore[no-untyped-def]
-    """Two validated, published days of every signal table, a trained quality model and a small
+    """Two validated, published days of every signal table, a trained engagement model and a small
     safety model (trained first: the content_safety job scores with it)."""
-    from content_signals.publishing import publish
-    from content_signals.safety_model import load_labelled_texts, train_safety
+    from content_signals.feature_repo.publishing import publish
+    from content_signals.jobs.runner import JOBS, run_many
+    from content_signals.models.engagement import train_engagement
+    from content_signals.models.safety import load_labelled_texts, train_safety
     from content_signals.synthetic import GenerationSpec, write_catalogue
-    from content_signals.training import train_quality
-    from jobs.runner import JOBS, run_many
 
     spec = GenerationSpec(items=300, creators=40, days=14, events_per_day=3_000, users=500, start_date=START)
     write_catalogue(spec, layout)
@@ -95,14 +95,14 @@ def pipeline(platform_config: PlatformConfig, layout: DataLayout, spark, gate) -
         report = run_many(spark, layout, list(JOBS), [day], gate, models=platform_config.models)
         assert not report.quarantined, report.quarantined
         publish(platform_config, day)
-    train_quality(platform_config, spark, FEATURE_DAY, epochs=60)
+    train_engagement(platform_config, spark, FEATURE_DAY, epochs=60)
     return Pipeline(platform_config, layout, FEATURE_DAY, PREVIOUS_DAY)
 
 
 @pytest.fixture(scope="session")
 def server(pipeline: Pipeline) -> Iterator[str]:
     """A running Ray Serve gRPC server over the pipeline's online store; yields its address."""
-    from serving import server as serving_server
+    from content_signals.serving import server as serving_server
 
     running = serving_server.start(pipeline.config)
     yield running.target

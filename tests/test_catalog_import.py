@@ -13,8 +13,8 @@ import pytest
 
 from content_signals.catalog_mapping import load_mapping
 from content_signals.errors import SignalsError
+from content_signals.jobs.catalog_import import REJECT_REASONS, import_catalog
 from content_signals.layout import DataLayout
-from jobs.catalog_import import REJECT_REASONS, import_catalog
 from tests.conftest import SHARED_DATA
 
 MUSICOSET = SHARED_DATA / "catalog" / "musicoset_hits.tsv"

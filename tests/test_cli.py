@@ -31,7 +31,7 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         (["jobs", "run", "no_such_job", "--date", "2026-01-01"], "unknown job 'no_such_job'"),
         (["jobs", "run", "content_engagement", "--date", "2026-01-01"], "missing input: no catalogue"),
         (["publish", "--date", "2026-01-01"], "no validated content_metadata partition"),
-        (["train", "quality", "--date", "2026-01-01"], "no validated content_engagement partition"),
+        (["train", "engagement", "--date", "2026-01-01"], "no validated content_engagement partition"),
         (["generate", "--items", "0"], "--items"),
         (["generate", "--start-date", "2026-1-1x"], "invalid date"),
         (["import", "catalog", "/no/such/file.tsv"], "catalogue file /no/such/file.tsv does not exist"),

@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from serving.api.content_signals.v1 import content_signals_pb2 as pb
-from serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
-from serving.client import (
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
+from content_signals.serving.client import (
     MalformedResponseError,
     OnlineFeatures,
     Policy,
@@ -129,7 +129,9 @@ FEATURE_SERVICES = pb.ListFeatureServicesResponse(
     ]
 )
 MODELS = pb.ListModelsResponse(
-    models=[pb.ModelInfo(name="quality", version="v2", versions=["v1", "v2"], feature_service="ranking_v1")]
+    models=[
+        pb.ModelInfo(name="engagement", version="v2", versions=["v1", "v2"], feature_service="ranking_v1")
+    ]
 )
 
 
@@ -275,7 +277,7 @@ def test_gives_up_after_max_attempts_with_the_last_error(served: Server) -> None
     served.servicer.always = grpc.StatusCode.UNAVAILABLE
     sleeps = Sleeps()
     with SignalsClient(served.target, max_attempts=3, sleep=sleeps.sleep, clock=sleeps.clock) as client:
-        assert _code(lambda: client.score("quality", IDS)) == grpc.StatusCode.UNAVAILABLE
+        assert _code(lambda: client.score("engagement", IDS)) == grpc.StatusCode.UNAVAILABLE
     assert len(served.servicer.calls) == 3
     assert len(sleeps.delays) == 2
 
@@ -374,7 +376,7 @@ def test_an_unreachable_target_is_unavailable_within_the_deadline() -> None:
 def test_the_bearer_token_reaches_the_server(served: Server) -> None:
     with SignalsClient(served.target, token="s3cret") as client:
         client.get_online_features(IDS, feature_service="ranking_v1")
-        client.score("quality", IDS)
+        client.score("engagement", IDS)
     assert [call.metadata.get("authorization") for call in served.servicer.calls] == ["Bearer s3cret"] * 2
 
     served.servicer.calls.clear()
@@ -604,9 +606,11 @@ def test_scores_decode_decisions_and_policy(served: Server) -> None:
 
 
 def test_scores_without_a_policy_have_no_decisions() -> None:
-    from serving.client import Scores
+    from content_signals.serving.client import Scores
 
-    scores = Scores(pb.ScoreResponse(model="quality", scores=[pb.ContentScore(content_id="c1", score=0.4)]))
+    scores = Scores(
+        pb.ScoreResponse(model="engagement", scores=[pb.ContentScore(content_id="c1", score=0.4)])
+    )
     assert scores.policy is None
     assert scores.to_dicts() == [
         {
@@ -627,7 +631,7 @@ def test_list_calls_return_the_protos(served: Server) -> None:
     assert [service.name for service in services] == ["ranking_v1"]
     assert services[0].features[0].max_age_seconds == 86_400
     assert [(model.name, model.version, list(model.versions)) for model in models] == [
-        ("quality", "v2", ["v1", "v2"])
+        ("engagement", "v2", ["v1", "v2"])
     ]
 
 

@@ -7,8 +7,8 @@ from datetime import date
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from content_signals.definitions import CONTENT_METADATA
-from jobs import content_metadata
-from jobs.schema import output_schema
+from content_signals.jobs import content_metadata
+from content_signals.jobs.schema import output_schema
 from tests.rows import CONTENT_SCHEMA, CREATED, DAY, PARTITION_TS
 
 SPAM_TITLE = "FREE BEATS free \N{FIRE}"

@@ -7,7 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from content_signals.decision_policy import NEVER, DecisionThresholds, choose_thresholds, policy_outcomes
+from content_signals.models.decisions import (
+    NEVER,
+    DecisionThresholds,
+    choose_thresholds,
+    policy_outcomes,
+)
 
 
 def test_block_is_the_lowest_threshold_meeting_the_precision_target() -> None:

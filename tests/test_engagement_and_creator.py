@@ -8,8 +8,8 @@ import pytest
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from content_signals.definitions import CONTENT_ENGAGEMENT, CREATOR_PROFILE
-from jobs import content_engagement, creator_profile
-from jobs.schema import output_schema
+from content_signals.jobs import content_engagement, creator_profile
+from content_signals.jobs.schema import output_schema
 from tests.rows import CONTENT_SCHEMA, CREATED, DAY, EVENT_SCHEMA, PARTITION_TS, utc
 
 

@@ -12,12 +12,12 @@ from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_METADATA
 from content_signals.errors import GateFailed, SignalsError
-from content_signals.publishing import publish
-from expectations.suites import build_suite
-from jobs.runner import run_job
-from jobs.schema import partition_timestamp
-from serving.api.content_signals.v1 import content_signals_pb2 as pb
-from serving.client import SignalsClient, value_of
+from content_signals.expectations.suites import build_suite
+from content_signals.feature_repo.publishing import publish
+from content_signals.jobs.runner import run_job
+from content_signals.partitions import partition_timestamp
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals.serving.client import SignalsClient, value_of
 
 
 def test_a_published_partition_passed_every_expectation(pipeline, spark, gate) -> None:  # type: ignore[no-untyped-def]

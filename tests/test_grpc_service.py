@@ -33,15 +33,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from content_signals.config import PlatformConfig, TeamAccess, TextEncoderConfig, TlsConfig
+from content_signals.feature_repo.publishing import publish
 from content_signals.layout import DataLayout
-from content_signals.models import CARD_FILE, TEXT_CLASSIFIER, ModelCard, load_model
-from content_signals.publishing import publish
-from content_signals.text_encoder import shared_encoder
-from serving.api.content_signals.v1 import content_signals_pb2 as pb
-from serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
-from serving.client import SignalsClient
-from serving.grpc_server import SignalsServer, start_server
-from serving.scoring import ModelVersions, discover_models, forward_pass
+from content_signals.models.networks import CARD_FILE, TEXT_CLASSIFIER, ModelCard, load_model
+from content_signals.models.text_encoder import shared_encoder
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
+from content_signals.serving.client import SignalsClient
+from content_signals.serving.grpc_server import SignalsServer, start_server
+from content_signals.serving.scoring import ModelVersions, discover_models, forward_pass
 from tests.buf_tool import INSTALL_HINT, buf_binary
 from tests.conftest import Pipeline, free_port
 
@@ -181,18 +181,18 @@ def served(
     shutil.copytree(pipeline.layout.root / "signals", data_dir / "signals")
     shutil.copytree(pipeline.layout.root / "models", data_dir / "models")
     # A second version of the model with a decision policy (same weights): Score must apply it.
-    card_path = data_dir / "models" / "quality" / "v1" / CARD_FILE
+    card_path = data_dir / "models" / "engagement" / "v1" / CARD_FILE
     card = ModelCard(**json.loads(card_path.read_text()))
     policy = replace(card, version="v2", review_threshold=0.3, block_threshold=0.7)
-    shutil.copytree(card_path.parent, data_dir / "models" / "quality" / "v2")
-    (data_dir / "models" / "quality" / "v2" / CARD_FILE).write_text(policy.to_json())
+    shutil.copytree(card_path.parent, data_dir / "models" / "engagement" / "v2")
+    (data_dir / "models" / "engagement" / "v2" / CARD_FILE).write_text(policy.to_json())
     config = _config(
         pipeline,
         data_dir,
         private_redis.port,
         teams={
             "ranking": TeamAccess(
-                token=TOKENS["ranking"], feature_services=["ranking_v1"], models=["quality"]
+                token=TOKENS["ranking"], feature_services=["ranking_v1"], models=["engagement"]
             ),
             "safety": TeamAccess(token=TOKENS["safety"], feature_services=["safety_v1", "upload_safety_v1"]),
             "admin": TeamAccess(token=TOKENS["admin"], feature_services=["*"], models=["*"]),
@@ -266,9 +266,9 @@ def test_tokens_decide_who_reads_and_scores_what(served: Any, pipeline: Pipeline
         code, message = _code(lambda: ranking.get_online_features(ids, feature_refs=refs))
         assert code == Code.PERMISSION_DENIED and "text_safety_lexicon:lexicon_term_count" in message
         assert [s.name for s in ranking.list_feature_services()] == ["ranking_v1"]
-        assert [m.name for m in ranking.list_models()] == ["quality"]
+        assert [m.name for m in ranking.list_models()] == ["engagement"]
     with _client(served, "safety") as safety:
-        code, _ = _code(lambda: safety.score("quality", ids))
+        code, _ = _code(lambda: safety.score("engagement", ids))
         assert code == Code.PERMISSION_DENIED
         assert safety.list_models() == []
         assert [s.name for s in safety.list_feature_services()] == ["safety_v1", "upload_safety_v1"]
@@ -311,7 +311,7 @@ def test_bad_requests_get_the_right_status_codes(served: Any, pipeline: Pipeline
         assert code == expected_code and message in details, (bad, code, details)
     with _client(served) as client:
         assert _code(lambda: client.score("nope", ids))[0] == Code.NOT_FOUND
-        code, details = _code(lambda: client.score("quality", ids, model_version="v9"))
+        code, details = _code(lambda: client.score("engagement", ids, model_version="v9"))
         assert code == Code.NOT_FOUND and "v1, v2" in details
     stub_channel.close()
 
@@ -319,8 +319,8 @@ def test_bad_requests_get_the_right_status_codes(served: Any, pipeline: Pipeline
 def test_scores_carry_the_versions_policy_and_decisions(served: Any, pipeline: Pipeline) -> None:
     ids = [*_ids(pipeline, 8), "no-such-item"]
     with _client(served, "ranking") as client:
-        latest = client.score("quality", ids)
-        first = client.score("quality", ids, model_version="v1")
+        latest = client.score("engagement", ids)
+        first = client.score("engagement", ids, model_version="v1")
         models = client.list_models()
     assert (latest.model_version, first.model_version) == ("v2", "v1")
     assert latest.policy == (0.3, 0.7) and first.policy is None
@@ -490,7 +490,7 @@ _FEATURE_REQUESTS = st.builds(
 )
 _SCORE_REQUESTS = st.builds(
     pb.ScoreRequest,
-    model=st.one_of(st.just("quality"), _TEXT),
+    model=st.one_of(st.just("engagement"), _TEXT),
     content_ids=st.lists(_TEXT, max_size=60),
     model_version=st.one_of(st.sampled_from(["", "v1", "v2"]), _TEXT),
 )

@@ -186,7 +186,7 @@ def check_submit_arguments(args: list[str]) -> dict[str, str]:
     assert len(rest) == len(positionals), f"expected {positionals}, got {rest} in {args}"
     # jobs/submit.py: the job is 'all' or a job's name; --date D, or --start D1 --end D2.
     if rest[0] != "all":
-        from jobs.runner import JOBS  # imports Great Expectations (seconds): only when needed
+        from content_signals.jobs.runner import JOBS  # imports Great Expectations (seconds): only when needed
 
         assert rest[0] in JOBS, f"unknown job {rest[0]!r}"
     if "--date" in given:
@@ -464,7 +464,7 @@ def test_operator_readme_and_cronjob_describe_the_same_run() -> None:
 
 SERVE_CONFIG = ROOT / "infra" / "serve" / "serve_config.yaml"
 RAYSERVICE = ROOT / "infra" / "kuberay" / "rayservice.yaml"
-INGRESS, MODEL = "SignalsIngress", "Model_quality"
+INGRESS, MODEL = "SignalsIngress", "Model_engagement"
 INGRESS_RESOURCE = "signals_ingress"
 
 
@@ -555,7 +555,7 @@ def test_serve_config_is_one_serve_deploy_accepts() -> None:
 def test_serve_config_deploys_the_application_builder_and_its_deployments() -> None:
     app = serve_app()
     assert app["name"] == "content_signals"
-    assert app["import_path"] == "serving.app:app_builder"
+    assert app["import_path"] == "content_signals.serving.app:app_builder"
     module, _, attribute = app["import_path"].partition(":")
     assert (ROOT / (module.replace(".", "/") + ".py")).is_file()  # not imported: Ray-heavy
     assert attribute.isidentifier()

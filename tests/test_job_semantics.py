@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
+from content_signals.jobs.runner import persisted_partition, run_job, run_many
 from content_signals.layout import DataLayout
 from content_signals.synthetic import GenerationSpec, write_catalogue
-from jobs.runner import persisted_partition, run_job, run_many
 
 START = date(2026, 2, 1)
 SIGNALS = str(Path(sys.executable).parent / "signals")

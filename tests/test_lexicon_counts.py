@@ -1,4 +1,4 @@
-"""jobs.lexicon_counts: Arrow-batch word and lexicon counts equal the plain-Python reference."""
+"""Arrow-batch word and lexicon counts equal the plain-Python reference."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 from pyspark.sql import types as T
 
-from jobs.lexicon_counts import STATS_FIELDS, count_batches, lexicon_counts, stats_batches, with_text_stats
+from content_signals.jobs.lexicon_counts import lexicon_counts, with_text_stats
+from content_signals.text_stats import STATS_FIELDS, count_batches, stats_batches
 
 LEXICON = ["fuck", "shit", "hell", "Damn", "ass", "son of a bitch", "f*ck", "", "μαλάκας"]
 INPUT_SCHEMA = T.StructType(

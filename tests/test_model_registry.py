@@ -11,16 +11,16 @@ import pytest
 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.model_registry import promote, promoted_version, promotion_history
-from content_signals.models import (
+from content_signals.models.networks import (
     FEATURE_MLP,
     TEXT_CLASSIFIER,
+    EngagementNet,
     ModelCard,
-    QualityNet,
     TextClassifierHead,
     save_model,
 )
-from serving.scoring import discover_models
+from content_signals.models.registry import promote, promoted_version, promotion_history
+from content_signals.serving.scoring import discover_models
 
 GATES = {"test_weighted_f1": 0.0, "test_macro_f1": 0.02}
 SIGNALS = str(Path(sys.executable).parent / "signals")
@@ -128,11 +128,11 @@ def test_cards_with_unknown_kinds_are_refused() -> None:
 
 
 def test_serving_defaults_to_the_promoted_version_else_the_newest(tmp_path: Path) -> None:
-    root = tmp_path / "models" / "quality"
+    root = tmp_path / "models" / "engagement"
     for version, auc in (("v1", 0.70), ("v2", 0.72)):
         card = replace(
             _card(version, 0.0, 0.0),
-            name="quality",
+            name="engagement",
             kind=FEATURE_MLP,
             classes=[],
             text_encoder={},
@@ -141,15 +141,15 @@ def test_serving_defaults_to_the_promoted_version_else_the_newest(tmp_path: Path
             feature_stds=[1.0, 1.0],
             metrics={"validation_roc_auc": auc},
         )
-        save_model(root, card, QualityNet(2, card.hidden_units))
+        save_model(root, card, EngagementNet(2, card.hidden_units))
     layout = DataLayout(tmp_path)
-    assert discover_models(layout)["quality"].version("").card.version == "v2"
+    assert discover_models(layout)["engagement"].version("").card.version == "v2"
     promote(root, "v1", {"validation_roc_auc": 0.0})
     promote(root, "v2", {"validation_roc_auc": 0.0})
     with pytest.raises(SignalsError, match="validation_roc_auc"):
         promote(root, "v1", {"validation_roc_auc": 0.0})
     promote(root, "v1", {"validation_roc_auc": 0.0}, override_reason="roll back")
-    served = discover_models(layout)["quality"]
+    served = discover_models(layout)["engagement"]
     assert served.promoted == "v1"
     assert served.version("").card.version == "v1"
     assert served.version("v2").card.version == "v2"

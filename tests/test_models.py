@@ -11,16 +11,30 @@ import torch
 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models import ModelCard, QualityNet, latest_version, load_model, next_version, save_model
-from serving.app import model_gpus
-from serving.catalog import FeatureSpec, ValueType
-from serving.data_plane import FeatureColumn, FeatureResult
-from serving.decoding import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT
-from serving.errors import InvalidRequest, NotFound
-from serving.scoring import Decision, choose_model, decisions, discover_models, found_items, model_inputs
+from content_signals.models.networks import (
+    EngagementNet,
+    ModelCard,
+    latest_version,
+    load_model,
+    next_version,
+    save_model,
+)
+from content_signals.serving.app import model_gpus
+from content_signals.serving.catalog import FeatureSpec, ValueType
+from content_signals.serving.data_plane import FeatureColumn, FeatureResult
+from content_signals.serving.decoding import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT
+from content_signals.serving.errors import InvalidRequest, NotFound
+from content_signals.serving.scoring import (
+    Decision,
+    choose_model,
+    decisions,
+    discover_models,
+    found_items,
+    model_inputs,
+)
 
 CARD = ModelCard(
-    name="quality",
+    name="engagement",
     version="v1",
     feature_service="ranking_v1",
     features=["a", "b"],
@@ -47,7 +61,7 @@ def _column(view: str, name: str, kind: ValueType, values: Any, statuses: list[i
 
 def test_weights_round_trip_through_safetensors_without_pickle(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    network = QualityNet(2, [4])
+    network = EngagementNet(2, [4])
     save_model(tmp_path, CARD, network)
     assert sorted(p.name for p in (tmp_path / "v1").iterdir()) == ["model.json", "model.safetensors"]
     card, loaded = load_model(tmp_path / "v1")
@@ -137,26 +151,26 @@ def test_a_model_card_refuses_inconsistent_thresholds(review: float | None, bloc
 
 def test_discovered_models_serve_the_latest_version_unless_one_is_named(tmp_path: Path) -> None:
     layout = DataLayout(tmp_path)
-    root = layout.model_dir("quality")
+    root = layout.model_dir("engagement")
     # v10 must beat v2: versions compare as numbers, not strings.
     for version in ("v1", "v2", "v10"):
-        save_model(root, replace(CARD, version=version), QualityNet(2, [4]))
+        save_model(root, replace(CARD, version=version), EngagementNet(2, [4]))
     (root / "v11").mkdir()  # incomplete (no card): never served
     (root / ".v12.tmp").mkdir()  # a save in progress
-    save_model(layout.model_dir("safety"), replace(POLICY, name="safety"), QualityNet(2, [4]))
+    save_model(layout.model_dir("safety"), replace(POLICY, name="safety"), EngagementNet(2, [4]))
 
     models = discover_models(layout)
-    assert sorted(models) == ["quality", "safety"]
-    assert sorted(models["quality"].versions) == ["v1", "v10", "v2"]
-    latest = choose_model(models, "quality")
+    assert sorted(models) == ["engagement", "safety"]
+    assert sorted(models["engagement"].versions) == ["v1", "v10", "v2"]
+    latest = choose_model(models, "engagement")
     assert latest.card.version == "v10" and latest.path == root / "v10"
-    assert choose_model(models, "quality", "v2").card == replace(CARD, version="v2")
+    assert choose_model(models, "engagement", "v2").card == replace(CARD, version="v2")
     assert choose_model(models, "safety").card.review_threshold == 0.5
 
     with pytest.raises(NotFound, match="v3"):
-        choose_model(models, "quality", "v3")
+        choose_model(models, "engagement", "v3")
     with pytest.raises(NotFound, match="v11"):
-        choose_model(models, "quality", "v11")
+        choose_model(models, "engagement", "v11")
     with pytest.raises(NotFound, match="nope"):
         choose_model(models, "nope")
     with pytest.raises(InvalidRequest):

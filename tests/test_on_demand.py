@@ -12,10 +12,10 @@ from pyspark.sql import SparkSession
 from content_signals.config import PlatformConfig
 from content_signals.definitions import CONTENT_METADATA
 from content_signals.errors import SignalsError
+from content_signals.feature_repo.on_demand import OUTPUTS, upload_text_features
+from content_signals.feature_repo.training_sets import OnDemandRequest, ViewRequest, build_training_set
+from content_signals.jobs import content_metadata
 from content_signals.layout import DataLayout
-from content_signals.training_sets import OnDemandRequest, ViewRequest, build_training_set
-from feature_repo.on_demand import OUTPUTS, upload_text_features
-from jobs import content_metadata
 from tests.rows import CONTENT_SCHEMA, CREATED, DAY
 
 TEXTS = [
@@ -47,7 +47,7 @@ def test_request_time_values_equal_the_batch_signals(spark: SparkSession) -> Non
 def test_online_through_feast_and_in_training(
     spark: SparkSession, platform_config: PlatformConfig, tmp_path: Path
 ) -> None:
-    from feature_repo.repo import build_objects, feature_store
+    from content_signals.feature_repo.repo import build_objects, feature_store
 
     config = platform_config.model_copy(update={"data_dir": tmp_path})
     store = feature_store(config)

@@ -23,14 +23,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from content_signals.config import PlatformConfig
-from content_signals.publishing import publish
-from feature_repo.repo import feature_store
-from jobs.schema import partition_timestamp
-from serving.catalog import Catalog, CatalogCache, ValueType, load_catalog
-from serving.data_plane import FeatureDataPlane, FeatureRequest, FeatureResult
-from serving.decoding import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT, decode_columns
-from serving.errors import InvalidRequest, NotFound
-from serving.grpc_server import online_store
+from content_signals.feature_repo.publishing import publish
+from content_signals.feature_repo.repo import feature_store
+from content_signals.partitions import partition_timestamp
+from content_signals.serving.catalog import Catalog, CatalogCache, ValueType, load_catalog
+from content_signals.serving.data_plane import FeatureDataPlane, FeatureRequest, FeatureResult
+from content_signals.serving.decoding import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT, decode_columns
+from content_signals.serving.errors import InvalidRequest, NotFound
+from content_signals.serving.grpc_server import online_store
 from tests.conftest import Pipeline
 
 pytestmark = pytest.mark.slow

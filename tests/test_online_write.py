@@ -24,8 +24,8 @@ import pytest
 
 from content_signals.config import PlatformConfig
 from content_signals.definitions import CREATED_TIMESTAMP, ENTITY_TIMESTAMP, SIGNAL_TABLES, SignalTable
-from feature_repo.online_write import PartitionError, redis_field, write_partition
-from feature_repo.reference import partition_feature_store
+from content_signals.feature_repo.online_write import PartitionError, redis_field, write_partition
+from content_signals.feature_repo.reference import partition_feature_store
 
 TABLE = SIGNAL_TABLES["content_metadata"]
 REDIS = "127.0.0.1:6379,db=3"

@@ -19,8 +19,9 @@ from pyspark.sql import SparkSession
 
 from content_signals.config import PlatformConfig, load_config
 from content_signals.definitions import SIGNAL_TABLES
-from content_signals.publishing import publish, publish_log
-from feature_repo.repo import feature_store
+from content_signals.feature_repo.publishing import publish
+from content_signals.feature_repo.repo import feature_store
+from content_signals.publish_log import publish_log
 from tests.conftest import Pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -17,8 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from expectations.dashboard import FreshnessRow, QuarantineItem, render_dashboard
-from expectations.history import ExpectationOutcome, Release, ValidationHistory, ValidationRun, outcome_of
+from content_signals.expectations.dashboard import FreshnessRow, QuarantineItem, render_dashboard
+from content_signals.expectations.history import (
+    ExpectationOutcome,
+    Release,
+    ValidationHistory,
+    ValidationRun,
+    outcome_of,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = REPO / "test-output" / "quality_dashboard.png"

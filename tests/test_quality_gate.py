@@ -19,13 +19,13 @@ from pyspark.sql import functions as F
 from content_signals.config import PlatformConfig, QualityConfig, load_config
 from content_signals.definitions import CONTENT_METADATA
 from content_signals.errors import GateFailed, SignalsError
+from content_signals.expectations.gate import QualityGate, quality_gate
+from content_signals.expectations.history import ValidationHistory, open_history
+from content_signals.expectations.operations import freshness, quarantine_items, release
+from content_signals.expectations.profile import baseline_profile, profile
+from content_signals.jobs.runner import run_job
 from content_signals.layout import DataLayout
-from content_signals.quality import freshness, quarantine_items, release
 from content_signals.synthetic import GenerationSpec, write_catalogue
-from expectations.gate import QualityGate
-from expectations.history import ValidationHistory
-from expectations.profile import baseline_profile, profile
-from jobs.runner import open_history, quality_gate, run_job
 
 SIGNALS = str(Path(sys.executable).parent / "signals")
 START = date(2026, 3, 1)

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from content_signals.errors import SignalsError
-from expectations.history import (
+from content_signals.expectations.history import (
     ExpectationOutcome,
     Release,
     ValidationHistory,

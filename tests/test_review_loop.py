@@ -13,14 +13,19 @@ from pyspark.sql import SparkSession
 
 from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import SignalsError
+from content_signals.jobs.runner import run_many
 from content_signals.layout import DataLayout
-from content_signals.models import TextClassifierHead, load_model
-from content_signals.review import export_review_batch, import_review_labels, labels_dir, load_review_labels
-from content_signals.safety_model import SafetyTraining, load_labelled_texts, train_safety
+from content_signals.models.networks import TextClassifierHead, load_model
+from content_signals.models.review import (
+    export_review_batch,
+    import_review_labels,
+    labels_dir,
+    load_review_labels,
+)
+from content_signals.models.safety import SafetyTraining, load_labelled_texts, train_safety
+from content_signals.models.text_encoder import shared_encoder
 from content_signals.synthetic import GenerationSpec, write_catalogue
 from content_signals.text import normalise_text, text_of
-from content_signals.text_encoder import shared_encoder
-from jobs.runner import run_many
 from tests.test_safety_model import DAVIDSON
 
 

@@ -16,19 +16,24 @@ from sklearn.metrics import f1_score
 from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.model_evaluation import build_model_card
-from content_signals.model_registry import promote
-from content_signals.models import TEST_PREDICTIONS_FILE, TEXT_CLASSIFIER, TextClassifierHead, load_model
-from content_signals.safety_model import (
+from content_signals.models.evaluation import build_model_card
+from content_signals.models.networks import (
+    TEST_PREDICTIONS_FILE,
+    TEXT_CLASSIFIER,
+    TextClassifierHead,
+    load_model,
+)
+from content_signals.models.registry import promote
+from content_signals.models.safety import (
     CLASSES,
     SafetyTraining,
     held_out_split,
     load_labelled_texts,
     train_safety,
 )
+from content_signals.models.text_encoder import shared_encoder
+from content_signals.serving.scoring import Decision, decisions, discover_models
 from content_signals.text import normalise_text
-from content_signals.text_encoder import shared_encoder
-from serving.scoring import Decision, decisions, discover_models
 from tests.browser import check_report_page
 from tests.conftest import SHARED_DATA
 

@@ -22,13 +22,13 @@ from content_signals.definitions import (
     TEXT_SAFETY_LEXICON,
     SignalTable,
 )
-from content_signals.models import load_model
-from content_signals.training import MODEL_NAME
-from feature_repo.on_demand import INPUTS, OUTPUTS, VIEW_NAME
-from jobs.schema import partition_timestamp
-from serving.api.content_signals.v1 import content_signals_pb2 as pb
-from serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
-from serving.client import SignalsClient, value_of
+from content_signals.feature_repo.on_demand import INPUTS, OUTPUTS, VIEW_NAME
+from content_signals.models.engagement import MODEL_NAME
+from content_signals.models.networks import load_model
+from content_signals.partitions import partition_timestamp
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
+from content_signals.serving.client import SignalsClient, value_of
 
 pytestmark = pytest.mark.slow
 KNOWN = ["c000000", "c000005", "c000042"]
@@ -221,7 +221,7 @@ def test_bad_requests_get_the_right_status_codes(
     assert _code(lambda: client.score(MODEL_NAME, ["a", ""])) == invalid
     assert _code(lambda: client.score(MODEL_NAME, too_many)) == invalid
     assert _code(lambda: stub.Score(pb.ScoreRequest(content_ids=["c000000"]), timeout=30)) == invalid
-    # The quality model's feature service takes no request-time text.
+    # The engagement model's feature service takes no request-time text.
     assert _code(lambda: client.score(MODEL_NAME, ["c000000"], request_inputs={"upload_title": ["x"]})) == (
         invalid
     )
@@ -258,7 +258,7 @@ def test_scores_match_the_trained_model_on_the_same_features(client: SignalsClie
         imputed = torch.sigmoid(network(torch.zeros(1, len(card.features)))).item()
     assert response.response.scores[3].score == pytest.approx(imputed, rel=1e-5, abs=1e-6)
 
-    # The quality model has no decision policy: no decisions, no thresholds.
+    # The engagement model has no decision policy: no decisions, no thresholds.
     assert card.review_threshold is None and response.policy is None
     assert all(row["decision"] is None and row["decision_threshold"] is None for row in response.to_dicts())
     assert all(s.decision == pb.DECISION_UNSPECIFIED for s in response.response.scores)
@@ -360,7 +360,7 @@ def test_list_models_lists_each_model_with_its_versions(client: SignalsClient, p
     model = models[MODEL_NAME]
     assert model.version == "v1" and list(model.versions) == ["v1"]
     assert model.feature_service == card.feature_service == "ranking_v1"
-    assert not model.HasField("policy")  # the quality model only scores
+    assert not model.HasField("policy")  # the engagement model only scores
     safety, _ = load_model(pipeline.layout.model_dir("safety") / "v1")
     assert models["safety"].version == "v1" and models["safety"].HasField("policy")
     assert models["safety"].policy.block_threshold == pytest.approx(safety.block_threshold)
@@ -399,7 +399,7 @@ def test_explicit_feature_refs_return_exactly_those_columns(client: SignalsClien
 def test_upload_safety_computes_request_time_features_like_feast(
     client: SignalsClient, pipeline: Any
 ) -> None:
-    from feature_repo.repo import feature_store
+    from content_signals.feature_repo.repo import feature_store
 
     creator = client.get_online_features(
         ["c000000"], feature_refs=["content_metadata:item_creator_id"]

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from content_signals.definitions import CONTENT_METADATA, SIGNAL_TABLES, Signal
-from expectations.suites import build_suite
-from feature_repo.plan import plan
-from jobs.runner import get_job
+from content_signals.expectations.suites import build_suite
+from content_signals.feature_repo.plan import plan
+from content_signals.jobs.runner import get_job
 
 DESCRIPTION_WORDS = Signal(
     "description_word_count",

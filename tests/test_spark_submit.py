@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import jobs
+import content_signals.jobs as jobs
+from content_signals.jobs.runner import JOBS
 from content_signals.layout import DataLayout
 from content_signals.synthetic import GenerationSpec, write_catalogue
-from jobs.runner import JOBS
 
 pytestmark = pytest.mark.slow
 SPARK_SUBMIT = str(Path(sys.executable).parent / "spark-submit")

@@ -57,7 +57,8 @@ def test_catalogue_shape_and_values(tmp_path: Path) -> None:
 
 
 def test_the_catalogue_is_messy_in_the_ways_real_ones_are(tmp_path: Path) -> None:
-    from content_signals.synthetic import generate_audio_features, generate_content, offensive_lexicon
+    from content_signals.synthetic import generate_audio_features, generate_content
+    from content_signals.text import offensive_lexicon
 
     spec = GenerationSpec(items=20_000, creators=2_000)
     content = generate_content(spec).to_pandas()

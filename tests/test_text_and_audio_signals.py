@@ -8,8 +8,8 @@ from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 from content_signals.definitions import CONTENT_AUDIO, TEXT_SAFETY_LEXICON
-from jobs import content_audio, text_safety_lexicon
-from jobs.schema import output_schema
+from content_signals.jobs import content_audio, text_safety_lexicon
+from content_signals.jobs.schema import output_schema
 from tests.rows import CONTENT_SCHEMA
 
 DAY = date(2026, 1, 10)

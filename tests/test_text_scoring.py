@@ -11,15 +11,15 @@ import pytest
 
 from content_signals.config import PlatformConfig, TextEncoderConfig, load_config
 from content_signals.layout import DataLayout
-from content_signals.models import TextClassifierHead, load_model
-from content_signals.safety_model import SafetyTraining, load_labelled_texts, train_safety
+from content_signals.models.networks import TextClassifierHead, load_model
+from content_signals.models.safety import SafetyTraining, load_labelled_texts, train_safety
+from content_signals.models.text_encoder import shared_encoder
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
+from content_signals.serving.app import ModelReplica
+from content_signals.serving.client import SignalsClient, request_input
+from content_signals.serving.scoring import discover_models
 from content_signals.text import normalise_text
-from content_signals.text_encoder import shared_encoder
-from serving.api.content_signals.v1 import content_signals_pb2 as pb
-from serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
-from serving.app import ModelReplica
-from serving.client import SignalsClient, request_input
-from serving.scoring import discover_models
 from tests.conftest import Pipeline
 from tests.test_grpc_service import ServerThread
 from tests.test_safety_model import DAVIDSON

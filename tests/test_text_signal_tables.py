@@ -15,16 +15,16 @@ from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_EMBEDDING, EMBEDDING_DIMENSION, Signal
 from content_signals.errors import SignalsError
+from content_signals.feature_repo.online_write import encode_values
+from content_signals.jobs import content_embedding, content_safety
+from content_signals.jobs.runner import check_all_inputs, run_many
 from content_signals.layout import DataLayout
-from content_signals.model_registry import default_version
-from content_signals.models import CARD_FILE, TextClassifierHead, load_model
+from content_signals.models.networks import CARD_FILE, TextClassifierHead, load_model
+from content_signals.models.registry import default_version
+from content_signals.models.text_encoder import shared_encoder
+from content_signals.serving.client import SignalsClient
+from content_signals.serving.scoring import Decision, decisions
 from content_signals.text import normalise_text, text_of
-from content_signals.text_encoder import shared_encoder
-from feature_repo.online_write import encode_values
-from jobs import content_embedding, content_safety
-from jobs.runner import check_all_inputs, run_many
-from serving.client import SignalsClient
-from serving.scoring import Decision, decisions
 
 
 def _catalogue(layout: DataLayout) -> dict[str, str]:

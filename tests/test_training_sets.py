@@ -15,9 +15,14 @@ from pyspark.sql import types as T
 from content_signals.config import PlatformConfig, load_config
 from content_signals.definitions import CONTENT_METADATA, CREATOR_PROFILE, SignalTable
 from content_signals.errors import SignalsError
+from content_signals.feature_repo.training_sets import (
+    LabelTable,
+    ViewRequest,
+    build_training_set,
+    write_training_set,
+)
+from content_signals.jobs.schema import output_schema
 from content_signals.layout import DataLayout
-from content_signals.training_sets import LabelTable, ViewRequest, build_training_set, write_training_set
-from jobs.schema import output_schema
 
 E = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # the entity rows' timestamp
 MICRO = timedelta(microseconds=1)
@@ -167,7 +172,7 @@ def test_same_values_as_feast_spark_retrieval(
     spark: SparkSession, offline_store: DataLayout, tmp_path: Path
 ) -> None:
     """Our join against Feast's own get_historical_features on the same offline store."""
-    from feature_repo.repo import build_objects, feature_store
+    from content_signals.feature_repo.repo import build_objects, feature_store
 
     config = load_config(
         overrides={
@@ -202,7 +207,7 @@ def test_same_values_as_feast_spark_retrieval(
 def test_the_command_writes_every_row(
     spark: SparkSession, offline_store: DataLayout, platform_config: PlatformConfig, tmp_path: Path
 ) -> None:
-    from feature_repo.repo import build_objects, feature_store
+    from content_signals.feature_repo.repo import build_objects, feature_store
 
     config = platform_config.model_copy(update={"data_dir": offline_store.root})
     feature_store(config).apply(build_objects(config).all())

@@ -1,7 +1,7 @@
 """Which version of each model is promoted, and the gate a new version must pass to replace it.
 
 Versions are immutable folders (``models/<name>/vN``, written atomically by
-:func:`content_signals.models.save_model`). Promotion is a pointer, ``models/<name>/promoted.json``,
+:func:`content_signals.models.networks.save_model`). Promotion is a pointer, ``models/<name>/promoted.json``,
 replaced atomically, plus an append-only ``promotions.jsonl`` of every promotion: who, when, which
 gates passed, and the reason for an override. A candidate is compared with the promoted version
 on the metrics both cards hold; text classifiers must also share the held-out test split, or the
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from content_signals.errors import SignalsError
-from content_signals.models import CARD_FILE, ModelCard
+from content_signals.models.networks import CARD_FILE, ModelCard
 
 PROMOTED_FILE = "promoted.json"
 HISTORY_FILE = "promotions.jsonl"

@@ -1,5 +1,5 @@
 """CLI commands of the data-quality gate: validate, quarantine list/show/release, quality report
-and freshness. Each parses its arguments, calls :mod:`content_signals.quality`, and prints."""
+and freshness. Each parses its arguments, calls :mod:`content_signals.expectations.operations`, and prints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from content_signals.cli_common import EXIT_STALE, DateOption, config_of, parse_date, say
+from content_signals.cli.common import EXIT_STALE, DateOption, config_of, parse_date, say
 from content_signals.errors import GateFailed
 
 quarantine_app = typer.Typer(
@@ -24,7 +24,7 @@ RunOption = Annotated[str | None, typer.Option("--run", help="Quarantined run id
 
 def validate(ctx: typer.Context, table: TableArgument, day: DateOption = None) -> None:
     """Validate a partition again with today's suite (published, else its newest quarantined run)."""
-    from content_signals import quality
+    from content_signals.expectations import operations as quality
     from content_signals.spark import spark_session
 
     config = config_of(ctx)
@@ -44,8 +44,8 @@ def quarantine_list(
     table: Annotated[str | None, typer.Option("--table", help="Only this table.")] = None,
 ) -> None:
     """Every quarantined run not yet released."""
+    from content_signals.expectations.operations import quarantine_items
     from content_signals.layout import DataLayout
-    from content_signals.quality import quarantine_items
 
     items = quarantine_items(DataLayout(config_of(ctx).data_dir), table)
     if not items:
@@ -61,8 +61,8 @@ def quarantine_show(
     ctx: typer.Context, table: TableArgument, day: DateOption = None, run: RunOption = None
 ) -> None:
     """One quarantined run's validation result (JSON)."""
+    from content_signals.expectations.operations import show_quarantined
     from content_signals.layout import DataLayout
-    from content_signals.quality import show_quarantined
 
     record = show_quarantined(DataLayout(config_of(ctx).data_dir), table, parse_date(day), run)
     typer.echo(json.dumps(record, indent=2, default=str))
@@ -79,7 +79,7 @@ def quarantine_release(
     by: Annotated[str | None, typer.Option("--by", help="Who releases (default: the OS user).")] = None,
 ) -> None:
     """Publish a quarantined run offline after it passes re-validation (or with --override)."""
-    from content_signals import quality
+    from content_signals.expectations import operations as quality
     from content_signals.layout import DataLayout
     from content_signals.spark import spark_session
 
@@ -108,7 +108,7 @@ def quality_report(
     ] = None,
 ) -> None:
     """Render the static HTML dashboard for platform teams."""
-    from content_signals.quality import report
+    from content_signals.expectations.operations import report
 
     page = report(config_of(ctx), out)
     say(f"dashboard: {page}")
@@ -117,7 +117,7 @@ def quality_report(
 @quality_app.command("freshness")
 def quality_freshness(ctx: typer.Context) -> None:
     """Per feature view, the newest materialized partition and its age; exit 4 if any is stale."""
-    from content_signals.quality import freshness
+    from content_signals.expectations.operations import freshness
 
     rows = freshness(config_of(ctx))
     for row in rows:

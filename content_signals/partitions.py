@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +77,31 @@ def quarantine_partition(
 def quarantined_runs(layout: DataLayout, table: str, day: date) -> list[Path]:
     folder = layout.quarantine_dir(table, day)
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+
+
+def partition_timestamp(day: date) -> datetime:
+    """The event timestamp of every row in a daily partition: the end of that UTC day.
+
+    Values computed from data up to the end of ``day`` are known from this instant on, so
+    point-in-time joins never see them earlier.
+    """
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def previous_partition(layout: DataLayout, table: str, day: date) -> tuple[date, Path] | None:
+    """The newest published partition of ``table`` dated before ``day``, if any."""
+    folder = layout.signal_table_dir(table)
+    if not folder.exists():
+        return None
+    dates = []
+    for child in folder.iterdir():
+        if child.is_dir() and child.name.startswith("date="):
+            try:
+                dates.append(date.fromisoformat(child.name.removeprefix("date=")))
+            except ValueError:
+                continue
+    earlier = [d for d in dates if d < day]
+    if not earlier:
+        return None
+    newest = max(earlier)
+    return newest, layout.signal_partition(table, newest)

@@ -5,9 +5,9 @@ offensive language, 2 neither; text in ``tweet``). The split is fixed and strati
 corpus and seed always give the same held-out test set, whose fingerprint is stored with the model
 so two versions are only compared on the same test set.
 
-The head is wide and deep (:class:`content_signals.models.TextClassifierHead`): an MLP over the
+The head is wide and deep (:class:`content_signals.models.networks.TextClassifierHead`): an MLP over the
 frozen sentence embedding, and a linear model over word and character n-gram TF-IDF features
-fitted on the training split (:mod:`content_signals.text_features`). Each part trains on the
+fitted on the training split (:mod:`content_signals.models.text_features`). Each part trains on the
 training split with early stopping on validation weighted F1; their log-probabilities are averaged
 and a per-class bias is chosen on validation. The test split is scored once, at the end.
 
@@ -32,11 +32,11 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from content_signals.config import PlatformConfig
-from content_signals.decision_policy import choose_thresholds, policy_outcomes
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.model_evaluation import flat_metrics
-from content_signals.models import (
+from content_signals.models.decisions import choose_thresholds, policy_outcomes
+from content_signals.models.evaluation import flat_metrics
+from content_signals.models.networks import (
     TEST_PREDICTIONS_FILE,
     TEXT_CLASSIFIER,
     ModelCard,
@@ -44,9 +44,9 @@ from content_signals.models import (
     next_version,
     save_model,
 )
+from content_signals.models.text_encoder import TextEncoder, shared_encoder
+from content_signals.models.text_features import NgramBatch, NgramFeatures, batch_of
 from content_signals.text import normalise_text
-from content_signals.text_encoder import TextEncoder, shared_encoder
-from content_signals.text_features import NgramBatch, NgramFeatures, batch_of
 
 MODEL_NAME = "safety"
 CLASSES = ("hate", "offensive", "neither")
@@ -119,7 +119,7 @@ def held_out_split(labels: np.ndarray, seed: int = 0) -> Split:
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """Weighted and macro F1, per-class precision / recall / F1, one-vs-rest ROC-AUC: the model
-    card's own figures (:func:`content_signals.model_evaluation.flat_metrics`)."""
+    card's own figures (:func:`content_signals.models.evaluation.flat_metrics`)."""
     return flat_metrics(labels, probabilities, list(CLASSES))
 
 

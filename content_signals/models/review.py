@@ -32,8 +32,8 @@ from content_signals.definitions import CONTENT_SAFETY
 from content_signals.errors import SignalsError
 from content_signals.files import write_atomic
 from content_signals.layout import DataLayout
-from content_signals.model_registry import default_version, read_card
-from content_signals.safety_model import CLASSES, LabelledTexts
+from content_signals.models.registry import default_version, read_card
+from content_signals.models.safety import CLASSES, LabelledTexts
 from content_signals.text import text_of
 
 # Columns an annotation batch carries; reviewers fill ``label`` (one of CLASSES).
@@ -80,7 +80,7 @@ def labels_dir(layout: DataLayout, model: str) -> Path:
 def export_review_batch(
     config: PlatformConfig, spark: SparkSession, out: Path, model: str = "safety", limit: int | None = None
 ) -> ReviewExport:
-    from jobs.content_safety import score_content
+    from content_signals.jobs.content_safety import score_content
 
     if out.suffix not in (".jsonl", ".csv"):
         raise SignalsError(f"annotation batch must be .jsonl or .csv, not {out.name}")
@@ -132,7 +132,7 @@ def export_review_batch(
 
 def published_scores(spark: SparkSession, layout: DataLayout, version: str) -> tuple[DataFrame, str] | None:
     """The newest published content_safety partition's scores, if ``version`` computed all of them."""
-    from expectations.profile import previous_partition
+    from content_signals.partitions import previous_partition
 
     newest = previous_partition(layout, CONTENT_SAFETY.name, date.max)
     if newest is None:

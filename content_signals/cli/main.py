@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from content_signals.cli_common import (
+from content_signals.cli.common import (
     EXIT_ERROR,
     EXIT_GATE_FAILED,
     DateOption,
@@ -29,7 +29,7 @@ from content_signals.cli_common import (
     parse_timestamp,
     say,
 )
-from content_signals.cli_quality import quality_app, quarantine_app, validate
+from content_signals.cli.gate import quality_app, quarantine_app, validate
 from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.layout import DataLayout
@@ -56,7 +56,7 @@ review_app = typer.Typer(
 app.add_typer(review_app, name="review")
 app.add_typer(import_app, name="import")
 app.add_typer(quarantine_app, name="quarantine")
-app.add_typer(quality_app, name="quality")
+app.add_typer(quality_app, name="engagement")
 app.command()(validate)
 
 
@@ -141,8 +141,8 @@ def import_catalog(
     """Replace the catalogue with a real track dataset; rows that cannot be imported are counted by
     reason and written to raw/catalog/import_rejects/."""
     from content_signals.catalog_mapping import load_mapping
+    from content_signals.jobs.catalog_import import import_catalog as run_import
     from content_signals.spark import spark_session
-    from jobs.catalog_import import import_catalog as run_import
 
     config = config_of(ctx)
     column_mapping = load_mapping(mapping)
@@ -181,14 +181,16 @@ def jobs_backfill(
 ) -> None:
     """Run jobs for every date from --start to --end; a quarantined day does not stop the others."""
     config = config_of(ctx)
-    from jobs.runner import date_range
+    from content_signals.jobs.runner import date_range
 
     _run_jobs(config, name, date_range(parse_date(start, "--start"), parse_date(end, "--end")))
 
 
 def _run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
+    from content_signals.expectations.gate import quality_gate
+    from content_signals.expectations.history import open_history
+    from content_signals.jobs.runner import check_all_inputs, job_names, run_batch, run_job
     from content_signals.spark import spark_session
-    from jobs.runner import check_all_inputs, job_names, open_history, quality_gate, run_batch, run_job
 
     layout = DataLayout(config.data_dir)
     names = job_names(name)
@@ -216,7 +218,7 @@ def _run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
 @app.command()
 def plan(ctx: typer.Context) -> None:
     """Show what publishing would change in the Feast registry (Feast's plan, changes only)."""
-    from feature_repo.plan import plan as feast_plan
+    from content_signals.feature_repo.plan import plan as feast_plan
 
     changes = feast_plan(config_of(ctx))
     typer.echo("\n".join(changes) if changes else "no changes: the registry matches the signal definitions")
@@ -226,8 +228,8 @@ def plan(ctx: typer.Context) -> None:
 def publish(ctx: typer.Context, day: DateOption = None) -> None:
     """Apply the Feast repo and materialize that date's validated partitions online."""
     from content_signals.definitions import SIGNAL_TABLES
-    from content_signals.publishing import check_publishable
-    from content_signals.publishing import publish as publish_partitions
+    from content_signals.feature_repo.publishing import check_publishable
+    from content_signals.feature_repo.publishing import publish as publish_partitions
 
     config = config_of(ctx)
     partition = parse_date(day)
@@ -251,8 +253,8 @@ def training_set(
     ] = None,
 ) -> None:
     """Point-in-time training set: every entity row, each feature as it was known at the row's time."""
+    from content_signals.feature_repo.training_sets import check_training_set_paths, write_training_set
     from content_signals.spark import spark_session
-    from content_signals.training_sets import check_training_set_paths, write_training_set
 
     config = config_of(ctx)
     check_training_set_paths(entities, out, labels)
@@ -264,12 +266,12 @@ def training_set(
     say("most often missing: " + ", ".join(f"{name} {share:.0%}" for name, share in worst))
 
 
-@train_app.command("quality")
-def train_quality(ctx: typer.Context, day: DateOption = None) -> None:
-    """Train the quality model on features as of the end of --date; labels from the next 7 days."""
+@train_app.command("engagement")
+def train_engagement(ctx: typer.Context, day: DateOption = None) -> None:
+    """Train the engagement model on features as of the end of --date; labels from the next 7 days."""
+    from content_signals.models.engagement import check_trainable
+    from content_signals.models.engagement import train_engagement as train
     from content_signals.spark import spark_session
-    from content_signals.training import check_trainable
-    from content_signals.training import train_quality as train
 
     config = config_of(ctx)
     partition = parse_date(day)
@@ -296,9 +298,9 @@ def train_safety(
     ] = None,
 ) -> None:
     """Train the safety model (hate / offensive / neither): n-gram and sentence-embedding head."""
-    from content_signals.review import load_review_labels
-    from content_signals.safety_model import load_labelled_texts
-    from content_signals.safety_model import train_safety as train
+    from content_signals.models.review import load_review_labels
+    from content_signals.models.safety import load_labelled_texts
+    from content_signals.models.safety import train_safety as train
 
     config = config_of(ctx)
     until = parse_timestamp(labels_until, "--labels-until") if labels_until else None
@@ -315,7 +317,7 @@ def review_export(
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many items, riskiest first.")] = None,
 ) -> None:
     """Export the catalogue items the model sends to review, with what a reviewer needs."""
-    from content_signals.review import export_review_batch
+    from content_signals.models.review import export_review_batch
     from content_signals.spark import spark_session
 
     config = config_of(ctx)
@@ -333,7 +335,7 @@ def review_import(
     model: Annotated[str, typer.Option(help="Model the labels train.")] = "safety",
 ) -> None:
     """Store reviewers' labels as timestamped training labels (all rows checked first)."""
-    from content_signals.review import import_review_labels
+    from content_signals.models.review import import_review_labels
 
     result = import_review_labels(config_of(ctx), path, model)
     say(
@@ -349,7 +351,7 @@ def evaluate(
     version: Annotated[str | None, typer.Option(help="Version (default: the newest).")] = None,
 ) -> None:
     """Write a model card (JSON + HTML with plots) from the version's held-out predictions."""
-    from content_signals.model_evaluation import build_model_card
+    from content_signals.models.evaluation import build_model_card
 
     layout = DataLayout(config_of(ctx).data_dir)
     build_model_card(layout.models_root, layout.model_cards_root, model, version, progress=say)
@@ -364,7 +366,7 @@ def promote(
     reason: Annotated[str | None, typer.Option(help="Why the gates are overridden (recorded).")] = None,
 ) -> None:
     """Promote a model version if it is no worse than the promoted one on the configured gates."""
-    from content_signals.model_registry import promote as promote_version
+    from content_signals.models.registry import promote as promote_version
 
     config = config_of(ctx)
     if override and not reason:
@@ -389,7 +391,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve features and scores over gRPC with Ray Serve until interrupted (Ctrl-C drains)."""
-    from serving import server
+    from content_signals.serving import server
 
     config = config_of(ctx)
     if port is not None:
@@ -429,11 +431,11 @@ def demo(
         _run_jobs(config, "all", [day])
         say(f"4/7 publish {day.isoformat()} to the online store with Feast")
         ctx.invoke(publish, ctx=ctx, day=day.isoformat())
-    say("5/7 train the quality model on point-in-time features")
-    ctx.invoke(train_quality, ctx=ctx, day=feature_day.isoformat())
+    say("5/7 train the engagement model on point-in-time features")
+    ctx.invoke(train_engagement, ctx=ctx, day=feature_day.isoformat())
     say("6/7 data-quality dashboard and freshness")
-    from content_signals.quality import freshness, report
-    from jobs.schema import partition_timestamp
+    from content_signals.expectations.operations import freshness, report
+    from content_signals.partitions import partition_timestamp
 
     say(f"dashboard: {report(config)}")
     # The demo's dates are in the past: judge freshness as a scheduler would an hour after the day.
@@ -447,8 +449,8 @@ def demo(
 
 
 def _query_server(config: PlatformConfig) -> None:
-    from serving import server
-    from serving.client import SignalsClient
+    from content_signals.serving import server
+    from content_signals.serving.client import SignalsClient
 
     def shown(value: Any) -> str:
         if isinstance(value, float):
@@ -481,7 +483,7 @@ def _query_server(config: PlatformConfig) -> None:
                 score, decision = row["content_safety:unsafe_score"], row["content_safety:safety_decision"]
                 shown_row = "NOT_FOUND" if score is None else f"unsafe_score={score:.3f}, decision={decision}"
                 typer.echo(f"    {row['content_id']}: {shown_row}")
-            scores = client.score("quality", ids)
+            scores = client.score("engagement", ids)
             say(f"Score with model {scores.model} {scores.model_version}:")
             for item in scores.to_dicts():
                 decision = f", {item['decision']}" if item["decision"] else ""

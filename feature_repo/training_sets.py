@@ -38,8 +38,8 @@ from content_signals.definitions import (
     key_lookup,
 )
 from content_signals.errors import SignalsError
+from content_signals.jobs.schema import output_schema
 from content_signals.layout import DataLayout
-from jobs.schema import output_schema
 
 ROW_ID = "_entity_row"
 
@@ -64,7 +64,7 @@ _SPARK_TYPES = {"int64": T.LongType(), "double": T.DoubleType(), "bool": T.Boole
 
 def with_on_demand(frame: DataFrame, request: OnDemandRequest) -> DataFrame:
     """Run the request-time view's own pandas function over every row (the online code path)."""
-    from feature_repo.on_demand import INPUTS, OUTPUTS, VIEW_NAME, upload_text_features
+    from content_signals.feature_repo.on_demand import INPUTS, OUTPUTS, VIEW_NAME, upload_text_features
 
     missing = [name for name in INPUTS if name not in frame.columns]
     if missing:
@@ -259,7 +259,7 @@ class ServiceRequest:
 
 def service_views(projections: Sequence[tuple[str, Sequence[str]]]) -> ServiceRequest:
     """The signal tables and features of a feature service's projections (view name, features)."""
-    from feature_repo.on_demand import VIEW_NAME
+    from content_signals.feature_repo.on_demand import VIEW_NAME
 
     requests, on_demand = [], None
     for view, features in projections:
@@ -277,7 +277,7 @@ def feature_service_views(config: PlatformConfig, name: str) -> ServiceRequest:
     """The views and features of a feature service as the Feast registry holds it."""
     from feast.errors import FeatureServiceNotFoundException
 
-    from feature_repo.repo import feature_store
+    from content_signals.feature_repo.repo import feature_store
 
     try:
         service = feature_store(config).get_feature_service(name)

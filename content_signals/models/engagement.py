@@ -1,6 +1,6 @@
 """Train the ``quality`` model: will an item be played more than the median item next week?
 
-Features come from a point-in-time training set (:mod:`content_signals.training_sets`) of the
+Features come from a point-in-time training set (:mod:`content_signals.feature_repo.training_sets`) of the
 ``ranking_v1`` service, as the Feast registry holds it, as of the end of the training date; the
 label is computed from listening events strictly after that moment (the following 7 days), so no
 feature can contain information about the label.
@@ -8,7 +8,7 @@ feature can contain information about the label.
 A fixed 20% of items (by a hash of the id) is held out: the network never trains on them and no
 choice is made on them, so they are this model's test split. Their predictions are stored with the
 version, with the slices the model card reports (content type, language, creator size band), each
-as known at the feature time, so ``signals evaluate quality`` can rebuild the card at any time.
+as known at the feature time, so ``signals evaluate engagement`` can rebuild the card at any time.
 """
 
 from __future__ import annotations
@@ -28,13 +28,24 @@ from scipy.stats import rankdata
 from content_signals.config import PlatformConfig
 from content_signals.definitions import ENTITY_TIMESTAMP, SIGNAL_TABLES
 from content_signals.errors import SignalsError
+from content_signals.feature_repo.training_sets import build_training_set, feature_service_views
 from content_signals.layout import DataLayout
-from content_signals.model_evaluation import CREATOR_SIZE_BANDS, band_labels, flat_metrics, known_or_unknown
-from content_signals.models import TEST_PREDICTIONS_FILE, ModelCard, QualityNet, next_version, save_model
-from content_signals.training_sets import build_training_set, feature_service_views
-from jobs.schema import partition_timestamp
+from content_signals.models.evaluation import (
+    CREATOR_SIZE_BANDS,
+    band_labels,
+    flat_metrics,
+    known_or_unknown,
+)
+from content_signals.models.networks import (
+    TEST_PREDICTIONS_FILE,
+    EngagementNet,
+    ModelCard,
+    next_version,
+    save_model,
+)
+from content_signals.partitions import partition_timestamp
 
-MODEL_NAME = "quality"
+MODEL_NAME = "engagement"
 FEATURE_SERVICE = "ranking_v1"
 # The tables behind FEATURE_SERVICE: each needs a validated partition for the training date.
 FEATURE_TABLES = ("content_engagement", "content_metadata", "content_audio", "creator_profile")
@@ -136,7 +147,7 @@ def _in_validation(content_id: str) -> bool:
     return zlib.crc32(content_id.encode()) % 5 == 0
 
 
-def train_quality(
+def train_engagement(
     config: PlatformConfig,
     spark: SparkSession,
     day: date,
@@ -176,7 +187,7 @@ def train_quality(
     validation = frame["content_id"].map(_in_validation).to_numpy()
     x_train, y_train = torch.from_numpy(standardised[~validation]), torch.from_numpy(target[~validation])
     torch.manual_seed(seed)
-    network = QualityNet(len(features), HIDDEN_UNITS)
+    network = EngagementNet(len(features), HIDDEN_UNITS)
     optimiser = torch.optim.Adam(network.parameters(), lr=0.01)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     for epoch in range(1, epochs + 1):

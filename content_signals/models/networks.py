@@ -18,9 +18,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from content_signals.decision_policy import NEVER
 from content_signals.errors import SignalsError
-from content_signals.text_features import NgramBatch, NgramFeatures
+from content_signals.models.decisions import NEVER
+from content_signals.models.text_features import NgramBatch, NgramFeatures
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "model.json"
@@ -83,7 +83,7 @@ class ModelCard:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
 
-class QualityNet(nn.Module):
+class EngagementNet(nn.Module):
     """A small MLP producing one logit per item."""
 
     def __init__(self, n_inputs: int, hidden_units: list[int]) -> None:
@@ -157,7 +157,7 @@ def build_network(card: ModelCard) -> nn.Module:
         return TextClassifierHead(
             int(card.text_encoder["dimension"]), card.hidden_units, len(card.classes), card.ngram_features
         )
-    return QualityNet(len(card.features), card.hidden_units)
+    return EngagementNet(len(card.features), card.hidden_units)
 
 
 def next_version(model_root: Path) -> str:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -20,22 +20,8 @@ from content_signals.config import PlatformConfig
 from content_signals.definitions import SIGNAL_TABLES
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from jobs.partitions import quarantined_runs
-from jobs.schema import partition_timestamp
-
-
-@dataclass(frozen=True)
-class PublishRecord:
-    table: str
-    partition: str
-    rows: int
-    seconds: float
-    published_at: str
-    # Which online store received it, and which version of the partition (a rerun of the job
-    # replaces the partition's files, and then it is published again).
-    store: str = ""
-    fingerprint: str = ""
-    skipped_rows: int = 0  # rows the store already held newer values for
+from content_signals.partitions import partition_timestamp, quarantined_runs
+from content_signals.publish_log import PublishRecord, publish_log
 
 
 def partition_fingerprint(partition_dir: Path) -> str:
@@ -52,18 +38,6 @@ def store_identity(config: PlatformConfig) -> str:
     online = config.feast.online_store
     where = str(config.resolve(online.path)) if online.type == "sqlite" else online.connection_string
     return f"{online.type}:{where}/{config.feast.project}"
-
-
-def publish_log(layout: DataLayout) -> list[PublishRecord]:
-    """Every publication recorded so far, oldest first."""
-    if not layout.publish_log_path.exists():
-        return []
-    fields = set(PublishRecord.__dataclass_fields__)
-    return [
-        PublishRecord(**{k: v for k, v in json.loads(line).items() if k in fields})
-        for line in layout.publish_log_path.read_text().splitlines()
-        if line.strip()
-    ]
 
 
 def check_publishable(layout: DataLayout, day: date, tables: list[str]) -> None:
@@ -94,8 +68,8 @@ def publish(
     older than one already published is written with Feast's rule that a stored value at least as
     new is kept, so republishing an old day never replaces newer values.
     """
-    from feature_repo.online_write import write_partition
-    from feature_repo.repo import build_objects, feature_store, online_store_settings
+    from content_signals.feature_repo.online_write import write_partition
+    from content_signals.feature_repo.repo import build_objects, feature_store, online_store_settings
 
     layout = DataLayout(config.data_dir)
     names = tables or list(SIGNAL_TABLES)

@@ -1,4 +1,4 @@
-"""No leakage into the quality model: feature values timestamped after the training set's feature
+"""No leakage into the engagement model: feature values timestamped after the training set's feature
 time (here, while the label's week is still running) change nothing the model learns."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_ENGAGEMENT, ENTITY_TIMESTAMP
+from content_signals.feature_repo.training_sets import ViewRequest, build_training_set
 from content_signals.layout import DataLayout
-from content_signals.models import TEST_PREDICTIONS_FILE
-from content_signals.training import train_quality
-from content_signals.training_sets import ViewRequest, build_training_set
+from content_signals.models.engagement import train_engagement
+from content_signals.models.networks import TEST_PREDICTIONS_FILE
 from tests.conftest import Pipeline
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def test_a_later_feature_value_changes_nothing_the_model_learns(
     shutil.copytree(pipeline.config.data_dir, config.data_dir)
     layout = DataLayout(config.data_dir)
     day = pipeline.feature_day
-    first = train_quality(config, spark, day, epochs=40, seed=0)
+    first = train_engagement(config, spark, day, epochs=40, seed=0)
 
     # The next day's engagement, with every count a hundred times larger: timestamped after the
     # feature time, inside the label's window, and so correlated with the label it would leak.
@@ -60,11 +60,11 @@ def test_a_later_feature_value_changes_nothing_the_model_learns(
     assert changed.any()
 
     # ...and the model trained as of the feature day is exactly the same.
-    second = train_quality(config, spark, day, epochs=40, seed=0)
+    second = train_engagement(config, spark, day, epochs=40, seed=0)
     assert second.card.version != first.card.version
     assert second.card.feature_means == first.card.feature_means
     assert second.card.metrics == first.card.metrics
-    model_root = layout.model_dir("quality")
+    model_root = layout.model_dir("engagement")
     pd.testing.assert_frame_equal(
         pd.read_parquet(model_root / second.card.version / TEST_PREDICTIONS_FILE),
         pd.read_parquet(model_root / first.card.version / TEST_PREDICTIONS_FILE),

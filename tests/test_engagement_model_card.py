@@ -1,4 +1,4 @@
-"""The quality model's card: held-out predictions stored at training, metrics, calibration, slices
+"""The engagement model's card: held-out predictions stored at training, metrics, calibration, slices
 known at the feature time, and promotion against a worse version (real Spark, Feast and torch)."""
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ import pandas as pd
 import pytest
 
 from content_signals.errors import SignalsError
-from content_signals.model_evaluation import (
+from content_signals.models.engagement import CLASSES, MODEL_NAME, held_out_metrics
+from content_signals.models.evaluation import (
     CREATOR_SIZE_BANDS,
     UNKNOWN,
     ModelCardReport,
     band_labels,
     build_model_card,
 )
-from content_signals.model_registry import promote, promoted_version, read_card, stored_versions
-from content_signals.models import TEST_PREDICTIONS_FILE, ModelCard, load_model, save_model
+from content_signals.models.networks import TEST_PREDICTIONS_FILE, ModelCard, load_model, save_model
+from content_signals.models.registry import promote, promoted_version, read_card, stored_versions
+from content_signals.partitions import partition_timestamp
 from content_signals.synthetic import CONTENT_TYPES
-from content_signals.training import CLASSES, MODEL_NAME, held_out_metrics
-from jobs.schema import partition_timestamp
 from tests.browser import check_report_page
 from tests.conftest import Pipeline
 
@@ -153,7 +153,7 @@ def test_the_card_reports_metrics_calibration_confusion_and_slices(
     bands = list(evaluation["slices"]["creator size band"])
     order = [name for _, _, name in CREATOR_SIZE_BANDS] + [UNKNOWN]
     assert bands == sorted(bands, key=order.index)
-    assert "policy" not in evaluation  # the quality model only scores
+    assert "policy" not in evaluation  # the engagement model only scores
     assert document["comparison"] is None
 
 
@@ -201,7 +201,7 @@ def test_promote_refuses_a_worse_quality_version_and_the_card_compares_them(
     gates = pipeline.config.models.promotion_gates
     promote(root, "v1", gates)
     with pytest.raises(
-        SignalsError, match=r"refusing to promote quality v2 over v1: .*validation_roc_auc: .*FAILS"
+        SignalsError, match=r"refusing to promote engagement v2 over v1: .*validation_roc_auc: .*FAILS"
     ):
         promote(root, "v2", gates)
     assert promoted_version(root) == "v1"
@@ -211,7 +211,7 @@ def test_promote_refuses_a_worse_quality_version_and_the_card_compares_them(
         text=True,
         check=False,
     )
-    assert refused.returncode != 0 and "refusing to promote quality v2 over v1" in refused.stderr
+    assert refused.returncode != 0 and "refusing to promote engagement v2 over v1" in refused.stderr
 
     compared = build_model_card(tmp_path / "models", tmp_path / "cards", MODEL_NAME, "v2").card["comparison"]
     assert (compared["promoted_version"], compared["comparable"]) == ("v1", True)

@@ -19,14 +19,13 @@ from pyspark.sql import SparkSession
 from content_signals.config import PlatformConfig
 from content_signals.definitions import SIGNAL_TABLES, SignalTable
 from content_signals.errors import GateFailed, SignalsError
+from content_signals.expectations.dashboard import FreshnessRow, QuarantineItem, render_dashboard
+from content_signals.expectations.gate import GateResult
+from content_signals.expectations.history import Release, ValidationHistory
+from content_signals.expectations.profile import baseline_profile, profile
 from content_signals.layout import DataLayout, partition_name
-from content_signals.publishing import publish_log
-from expectations.dashboard import FreshnessRow, QuarantineItem, render_dashboard
-from expectations.gate import GateResult
-from expectations.history import Release, ValidationHistory
-from expectations.profile import baseline_profile, profile
-from jobs.partitions import swap_into_place
-from jobs.schema import partition_timestamp
+from content_signals.partitions import partition_timestamp, swap_into_place
+from content_signals.publish_log import publish_log
 
 RELEASE_FILE = "release.json"
 VALIDATION_FILE = "validation.json"
@@ -128,7 +127,8 @@ def release(
     keeps its validation report plus ``release.json``. Publishing to the online store stays a
     separate, explicit ``signals publish``.
     """
-    from jobs.runner import open_history, quality_gate
+    from content_signals.expectations.gate import quality_gate
+    from content_signals.expectations.history import open_history
 
     table = _table(table_name)
     check_release_reason(override, reason)
@@ -180,7 +180,8 @@ class Revalidation:
 def validate(config: PlatformConfig, spark: SparkSession, table_name: str, day: date) -> Revalidation:
     """Validate the published partition of ``day`` again (or, if none, its newest quarantined run)
     with today's suite and baseline, and record it. Nothing moves: release does that."""
-    from jobs.runner import open_history, quality_gate
+    from content_signals.expectations.gate import quality_gate
+    from content_signals.expectations.history import open_history
 
     table = _table(table_name)
     layout = DataLayout(config.data_dir)
@@ -227,7 +228,7 @@ def freshness(config: PlatformConfig, now: datetime | None = None) -> list[Fresh
 
 def report(config: PlatformConfig, out_dir: Path | None = None, now: datetime | None = None) -> Path:
     """Render the static HTML dashboard; returns the path of its index.html."""
-    from jobs.runner import open_history
+    from content_signals.expectations.history import open_history
 
     now = now or datetime.now(UTC)
     layout = DataLayout(config.data_dir)

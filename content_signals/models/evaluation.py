@@ -1,7 +1,7 @@
 """Model cards: metrics, calibration, slices and policy, as JSON and HTML, for every model kind.
 
 Everything is computed from the version's stored held-out predictions (written at training time:
-the safety model's fixed test split, the quality model's held-out 20% of items), so a card can be
+the safety model's fixed test split, the engagement model's held-out 20% of items), so a card can be
 rebuilt at any time without the training data or the encoder, and two versions evaluated on the
 same split are compared like for like. What differs between kinds is only how the held-out rows
 are sliced (:data:`CARD_SPECS`); metrics, calibration, the confusion matrix and the comparison
@@ -26,11 +26,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
 
-from content_signals.decision_policy import DecisionThresholds, policy_outcomes
 from content_signals.errors import SignalsError
 from content_signals.files import write_atomic
-from content_signals.model_registry import comparability_problem, promoted_version, read_card, stored_versions
-from content_signals.models import FEATURE_MLP, TEST_PREDICTIONS_FILE, TEXT_CLASSIFIER, ModelCard
+from content_signals.models.decisions import DecisionThresholds, policy_outcomes
+from content_signals.models.networks import FEATURE_MLP, TEST_PREDICTIONS_FILE, TEXT_CLASSIFIER, ModelCard
+from content_signals.models.registry import (
+    comparability_problem,
+    promoted_version,
+    read_card,
+    stored_versions,
+)
 
 # A band is (low, high, name): low <= value < high.
 Band = tuple[float, float, str]
@@ -330,7 +335,7 @@ def build_model_card(
 
 def _comparison(model_root: Path, card: ModelCard, report: dict[str, Any], promoted: str) -> dict[str, Any]:
     """Headline metrics against the promoted version's, recomputed from its own held-out
-    predictions; a promoted version stored before it had any (an older quality model) is named,
+    predictions; a promoted version stored before it had any (an older engagement model) is named,
     not compared, rather than failing the whole card."""
     promoted_card = read_card(model_root, promoted)
     promoted_path = model_root / promoted / TEST_PREDICTIONS_FILE

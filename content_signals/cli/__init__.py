@@ -1,0 +1,1 @@
+"""The `signals` command line: one module per command group."""
