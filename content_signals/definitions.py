@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from enum import IntEnum
 from typing import Literal
 
 DType = Literal["int64", "double", "string", "bool", "float_vector"]
@@ -594,7 +595,22 @@ CONTENT_EMBEDDING = SignalTable(
 
 # --- content_safety ---------------------------------------------------------------------------
 
-SAFETY_DECISIONS = ("allow", "review", "block")
+class Decision(IntEnum):
+    """What happens to an item. The numbers are content_signals.v1.Decision's on the wire; the
+    lower-cased names are what the ``safety_decision`` signal stores. The rule that picks one is
+    :func:`content_signals.models.decisions.decide`, the only place it is written."""
+
+    UNSPECIFIED = 0
+    ALLOW = 1
+    REVIEW = 2
+    BLOCK = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+SAFETY_DECISIONS = tuple(d.label for d in Decision if d is not Decision.UNSPECIFIED)
 
 CONTENT_SAFETY = SignalTable(
     name="content_safety",
@@ -644,8 +660,8 @@ CONTENT_SAFETY = SignalTable(
             "string",
             "block at or above the model version's block threshold, review at or above its review "
             "threshold, else allow (thresholds chosen on validation data, stored with the version).",
-            sql="""CASE WHEN 1.0D - p_neither >= block_threshold THEN 'block'
-                WHEN 1.0D - p_neither >= review_threshold THEN 'review' ELSE 'allow' END""",
+            # Computed by the job with content_signals.models.decisions.decide, as Score decides.
+            sql="safety_decision",
             allowed_values=SAFETY_DECISIONS,
         ),
         Signal(

@@ -34,6 +34,7 @@ from content_signals.jobs.content_embedding import (
 from content_signals.jobs.inputs import require
 from content_signals.jobs.schema import compute_partition
 from content_signals.layout import DataLayout
+from content_signals.models.decisions import decide
 from content_signals.models.networks import ModelCard, TextClassifierHead, load_model
 from content_signals.models.registry import default_version
 from content_signals.models.text_encoder import check_encoder_matches, shared_encoder
@@ -123,18 +124,23 @@ def check_same_encoder(content: DataFrame, embeddings: DataFrame, card: ModelCar
 
 
 def base(content: DataFrame, embeddings: DataFrame, model_dir: Path) -> DataFrame:
-    """One row per item: ``p_<class>``, the version's thresholds and its version."""
+    """One row per item: ``p_<class>``, the decision its version's thresholds give, and the version."""
     card = _text_classifier(model_dir)
     if card.review_threshold is None or card.block_threshold is None:
         raise SignalsError(f"{card.name} {card.version} has no decision thresholds")
     items = content.select("content_id", text_column().alias("text")).join(
         embeddings.select("content_id", "text_embedding"), "content_id"
     )
+    thresholds = card.decision_thresholds
+
+    @F.pandas_udf("string")  # type: ignore[call-overload]
+    def decision(p_neither: pd.Series) -> pd.Series:
+        return pd.Series(decide(1.0 - p_neither.to_numpy(), thresholds).labels())
+
     return classify_embeddings(spread_over_cores(items), model_dir).select(
         "content_id",
         *[f"p_{c}" for c in REQUIRED_CLASSES],
-        F.lit(card.review_threshold).alias("review_threshold"),
-        F.lit(card.block_threshold).alias("block_threshold"),
+        decision(F.col("p_neither")).alias("safety_decision"),
         F.lit(card.version).alias("model_version"),
     )
 

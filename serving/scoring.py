@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
+from content_signals.models.decisions import decide
 from content_signals.models.networks import CARD_FILE, TEXT_CLASSIFIER, ModelCard, TextClassifierHead
 from content_signals.models.registry import default_of, promoted_version
 from content_signals.serving.data_plane import FeatureResult
@@ -26,15 +27,6 @@ if TYPE_CHECKING:
     from torch import nn
 
     from content_signals.models.text_encoder import TextEncoder
-
-
-class Decision(IntEnum):
-    """Mirrors content_signals.v1.Decision."""
-
-    UNSPECIFIED = 0
-    ALLOW = 1
-    REVIEW = 2
-    BLOCK = 3
 
 
 @dataclass(frozen=True)
@@ -182,11 +174,5 @@ def found_items(features: FeatureResult) -> list[bool]:
 def decisions(card: ModelCard, scores: np.ndarray) -> tuple[list[Decision], list[float]]:
     """ALLOW / REVIEW / BLOCK per score from the card's stored thresholds, and the threshold that
     decided each; UNSPECIFIED (and 0) for a model without a policy."""
-    review, block = card.review_threshold, card.block_threshold
-    if review is None or block is None:
-        return [Decision.UNSPECIFIED] * len(scores), [0.0] * len(scores)
-    chosen = np.where(
-        scores >= block, Decision.BLOCK, np.where(scores >= review, Decision.REVIEW, Decision.ALLOW)
-    )
-    thresholds = np.where(chosen == Decision.BLOCK, block, review)
-    return [Decision(int(d)) for d in chosen], thresholds.astype(float).tolist()
+    decided = decide(scores, card.decision_thresholds)
+    return [Decision(int(d)) for d in decided.decisions], decided.thresholds.tolist()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.models.networks import (
@@ -25,7 +26,6 @@ from content_signals.serving.data_plane import FeatureColumn, FeatureResult
 from content_signals.serving.decoding import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT
 from content_signals.serving.errors import InvalidRequest, NotFound
 from content_signals.serving.scoring import (
-    Decision,
     choose_model,
     decisions,
     discover_models,

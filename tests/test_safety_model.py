@@ -14,6 +14,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from content_signals.config import PlatformConfig, load_config
+from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.models.evaluation import build_model_card
@@ -32,7 +33,7 @@ from content_signals.models.safety import (
     train_safety,
 )
 from content_signals.models.text_encoder import shared_encoder
-from content_signals.serving.scoring import Decision, decisions, discover_models
+from content_signals.serving.scoring import decisions, discover_models
 from content_signals.text import normalise_text
 from tests.browser import check_report_page
 from tests.conftest import SHARED_DATA

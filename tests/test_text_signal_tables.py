@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from content_signals.definitions import CONTENT_EMBEDDING, EMBEDDING_DIMENSION, Signal
+from content_signals.definitions import CONTENT_EMBEDDING, EMBEDDING_DIMENSION, Decision, Signal
 from content_signals.errors import SignalsError
 from content_signals.feature_repo.online_write import encode_values
 from content_signals.jobs import content_embedding, content_safety
@@ -23,7 +23,7 @@ from content_signals.models.networks import CARD_FILE, TextClassifierHead, load_
 from content_signals.models.registry import default_version
 from content_signals.models.text_encoder import shared_encoder
 from content_signals.serving.client import SignalsClient
-from content_signals.serving.scoring import Decision, decisions
+from content_signals.serving.scoring import decisions
 from content_signals.text import normalise_text, text_of
 
 

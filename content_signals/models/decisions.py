@@ -8,6 +8,8 @@ Thresholds are chosen on validation data to meet targets, then measured on the t
   reach a reviewer (or get blocked): the rest are allowed automatically.
 
 Nothing here knows about models: it takes scores and labels, so it is tested on numbers.
+:func:`decide` is the one ALLOW / REVIEW / BLOCK rule: the daily ``content_safety`` job, ``Score``,
+the model card and the review export all call it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from content_signals.definitions import Decision
 
 # The block threshold when no threshold reaches the precision target: above every probability
 # (1.0 itself can be a score), so nothing is blocked automatically.
@@ -51,13 +55,44 @@ def choose_thresholds(
     return DecisionThresholds(review=min(review, block), block=block)
 
 
+@dataclass(frozen=True)
+class Decided:
+    """Per score: the decision (a :class:`Decision` value) and the threshold that made it (block's
+    for BLOCK, review's otherwise; 0 without thresholds)."""
+
+    decisions: np.ndarray
+    thresholds: np.ndarray
+
+    def labels(self) -> list[str]:
+        """The decisions as the ``safety_decision`` signal stores them (``allow`` ...)."""
+        return [Decision(int(d)).label for d in self.decisions]
+
+
+def decide(scores: np.ndarray, thresholds: DecisionThresholds | None) -> Decided:
+    """BLOCK at or above ``thresholds.block``, REVIEW at or above ``thresholds.review``, else ALLOW;
+    UNSPECIFIED for every score when a model has no thresholds (it only scores)."""
+    # Not cast: a float32 score is compared in float32 (the threshold is a weak Python float), so a
+    # network's score equal to a threshold written from it reaches that threshold.
+    scores = np.asarray(scores)
+    if thresholds is None:
+        return Decided(np.full(len(scores), Decision.UNSPECIFIED, dtype=np.int8), np.zeros(len(scores)))
+    chosen = np.where(
+        scores >= thresholds.block,
+        Decision.BLOCK,
+        np.where(scores >= thresholds.review, Decision.REVIEW, Decision.ALLOW),
+    ).astype(np.int8)
+    made_at = np.where(chosen == Decision.BLOCK, thresholds.block, thresholds.review).astype(np.float64)
+    return Decided(chosen, made_at)
+
+
 def policy_outcomes(
     scores: np.ndarray, positives: np.ndarray, thresholds: DecisionThresholds
 ) -> dict[str, float]:
     """What the thresholds do on labelled data: automation against errors."""
     positives = positives.astype(bool)
-    blocked = scores >= thresholds.block
-    reviewed = (scores >= thresholds.review) & ~blocked
+    decided = decide(scores, thresholds).decisions
+    blocked = decided == Decision.BLOCK
+    reviewed = decided == Decision.REVIEW
     allowed = ~blocked & ~reviewed
     n, n_positive = len(scores), int(positives.sum())
     below_block = positives & ~blocked

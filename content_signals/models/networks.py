@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from content_signals.errors import SignalsError
-from content_signals.models.decisions import NEVER
+from content_signals.models.decisions import NEVER, DecisionThresholds
 from content_signals.models.text_features import NgramBatch, NgramFeatures
 
 WEIGHTS_FILE = "model.safetensors"
@@ -78,6 +78,13 @@ class ModelCard:
                 f"model {self.name} {self.version}: thresholds must satisfy 0 <= review <= block <= 1 "
                 f"(or block = {NEVER}: never block)"
             )
+
+    @property
+    def decision_thresholds(self) -> DecisionThresholds | None:
+        """The stored policy for :func:`content_signals.models.decisions.decide`; None: scores only."""
+        if self.review_threshold is None or self.block_threshold is None:
+            return None
+        return DecisionThresholds(review=self.review_threshold, block=self.block_threshold)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
