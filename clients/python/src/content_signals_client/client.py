@@ -25,6 +25,7 @@ arguments raise ``ValueError``/``TypeError`` before anything is sent.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import logging
 import numbers
@@ -219,6 +220,17 @@ def _content_ids(content_ids: Sequence[str]) -> list[str]:
 # --- results -----------------------------------------------------------------------------------
 
 
+def _require_extra(extra: str, *modules: str) -> None:
+    """Name the install command when an optional dependency is missing: the client itself needs only
+    grpcio and protobuf, so Arrow and pandas output come with the ``arrow`` and ``pandas`` extras."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ModuleNotFoundError(
+            f"{' and '.join(missing)} not installed: pip install 'content-signals-client[{extra}]'",
+            name=missing[0],
+        )
+
+
 class OnlineFeatures:
     """A ``GetOnlineFeaturesResponse`` with typed accessors.
 
@@ -329,6 +341,7 @@ class OnlineFeatures:
         feature is followed by ``<feature>__event_timestamp`` (timestamp[us, UTC], null where the
         server has none). The feature service and its version are in the schema metadata.
         """
+        _require_extra("arrow", "pyarrow", "numpy")
         import numpy as np
         import pyarrow as pa
 
@@ -355,6 +368,7 @@ class OnlineFeatures:
         value is ``pd.NA`` instead of turning the whole column into floats; doubles are NaN where
         missing, strings and vectors ``None``.
         """
+        _require_extra("pandas", "pandas", "pyarrow", "numpy")
         import pandas as pd
         import pyarrow as pa
 
@@ -451,6 +465,7 @@ class Scores:
         return rows
 
     def to_pandas(self) -> pd.DataFrame:
+        _require_extra("pandas", "pandas")
         import pandas as pd
 
         return pd.DataFrame(
