@@ -19,10 +19,13 @@ prerequisites:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv)"; exit 1; }
 	@java -version 2>&1 | grep -Eq 'version "(1[7-9]|2[0-9])' || { echo "error: Java 17 is required by Spark; install it with: sudo apt-get install -y openjdk-17-jre-headless"; exit 1; }
 
-$(STAMP): pyproject.toml constraints.txt
+# The client distribution (clients/python: the typed client and the generated gRPC code) first: the
+# platform imports it, and it is not on any index (a path dependency in pyproject.toml is not portable).
+$(STAMP): pyproject.toml clients/python/pyproject.toml constraints.txt
 	@$(MAKE) --no-print-directory prerequisites
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e clients/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 

@@ -1188,9 +1188,8 @@ def _closed_loop(
 
 def _grpc_client(spec: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
     import grpc
-
-    from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
-    from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
+    from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
+    from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 
     options = [("grpc.max_receive_message_length", 64 * 2**20)]
     target = spec["target"]
@@ -1333,12 +1332,12 @@ def _inprocess(spec: dict[str, Any]) -> dict[str, Any]:
 
     import grpc
     import torch
+    from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
 
     from content_signals.cli.main import prepare_process
     from content_signals.config import load_config
     from content_signals.layout import DataLayout
     from content_signals.models.networks import load_model
-    from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
     from content_signals.serving.data_plane import FeatureRequest
     from content_signals.serving.grpc_server import start_server
     from content_signals.serving.scoring import discover_models, model_inputs

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import grpc
 import pandas as pd
-
-from content_signals.serving.client import SignalsClient
+from content_signals_client import SignalsClient
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -1,9 +1,10 @@
 """Generate the Python gRPC code (with .pyi stubs) for every proto under protos/.
 
-Output goes to serving/api/, the package that imports it. protoc writes imports relative to the
-proto root (``from content_signals.v1 import ...``), which would collide with the core package of
-the same name, so those imports (and the module names the messages register under) are rewritten
-to ``serving.api.content_signals.v1``.
+Output goes to clients/python/src/content_signals_client/api/, inside the client distribution
+(content-signals-client) that imports it; the platform's server imports the same modules from there.
+protoc writes imports relative to the proto root (``from content_signals.v1 import ...``), which
+would collide with the platform package of the same name, so those imports (and the module names the
+messages register under) are rewritten to ``content_signals_client.api.content_signals.v1``.
 
 Usage: python scripts/gen_protos.py [--check]   (--check fails if the committed code is stale)
 """
@@ -18,8 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-OUTPUT = ROOT / "serving" / "api"
-PACKAGE = "content_signals.serving.api"
+OUTPUT = ROOT / "clients" / "python" / "src" / "content_signals_client" / "api"
+PACKAGE = "content_signals_client.api"
 
 
 def generate(destination: Path) -> None:

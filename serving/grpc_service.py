@@ -19,12 +19,12 @@ from typing import Any, Protocol, TypeVar, cast
 
 import grpc
 import numpy as np
+from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 from google.protobuf.message import DecodeError
 
 from content_signals.config import ServingConfig
 from content_signals.models.networks import TEXT_CLASSIFIER
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 from content_signals.serving.auth import Authorizer
 from content_signals.serving.catalog import ServicePlan, ValueType
 from content_signals.serving.data_plane import (

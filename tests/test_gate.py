@@ -8,6 +8,8 @@ from datetime import timedelta
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from content_signals_client import SignalsClient, value_of
+from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
 from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_METADATA
@@ -16,8 +18,6 @@ from content_signals.expectations.suites import build_suite
 from content_signals.feature_repo.publishing import publish
 from content_signals.jobs.runner import run_job
 from content_signals.partitions import partition_timestamp
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
-from content_signals.serving.client import SignalsClient, value_of
 
 
 def test_a_published_partition_passed_every_expectation(pipeline, spark, gate) -> None:  # type: ignore[no-untyped-def]

@@ -28,6 +28,9 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from content_signals_client import SignalsClient
+from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,9 +40,6 @@ from content_signals.feature_repo.publishing import publish
 from content_signals.layout import DataLayout
 from content_signals.models.networks import CARD_FILE, TEXT_CLASSIFIER, ModelCard, load_model
 from content_signals.models.text_encoder import shared_encoder
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
-from content_signals.serving.client import SignalsClient
 from content_signals.serving.grpc_server import SignalsServer, start_server
 from content_signals.serving.scoring import ModelVersions, discover_models, forward_pass
 from tests.buf_tool import INSTALL_HINT, buf_binary

@@ -26,11 +26,11 @@ def test_generated_grpc_code_matches_the_protos() -> None:
 def test_messages_pickle_under_their_real_module() -> None:
     import pickle
 
-    from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
+    from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
 
     request = pb.GetOnlineFeaturesRequest(feature_service="ranking_v1", content_ids=["a"])
     assert pb.GetOnlineFeaturesRequest.__module__ == (
-        "content_signals.serving.api.content_signals.v1.content_signals_pb2"
+        "content_signals_client.api.content_signals.v1.content_signals_pb2"
     )
     assert pickle.loads(pickle.dumps(request)) == request
 

@@ -11,6 +11,9 @@ import grpc
 import numpy as np
 import pytest
 import torch
+from content_signals_client import SignalsClient, value_of
+from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from content_signals.definitions import (
@@ -26,9 +29,6 @@ from content_signals.feature_repo.on_demand import INPUTS, OUTPUTS, VIEW_NAME
 from content_signals.models.engagement import MODEL_NAME
 from content_signals.models.networks import load_model
 from content_signals.partitions import partition_timestamp
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
-from content_signals.serving.client import SignalsClient, value_of
 
 pytestmark = pytest.mark.slow
 KNOWN = ["c000000", "c000005", "c000042"]

@@ -8,16 +8,16 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from content_signals_client import SignalsClient, request_input
+from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 
 from content_signals.config import PlatformConfig, TextEncoderConfig, load_config
 from content_signals.layout import DataLayout
 from content_signals.models.networks import TextClassifierHead, load_model
 from content_signals.models.safety import SafetyTraining, load_labelled_texts, train_safety
 from content_signals.models.text_encoder import shared_encoder
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 from content_signals.serving.app import ModelReplica
-from content_signals.serving.client import SignalsClient, request_input
 from content_signals.serving.scoring import discover_models
 from content_signals.text import normalise_text
 from tests.conftest import Pipeline

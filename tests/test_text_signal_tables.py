@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from content_signals_client import SignalsClient
 from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_EMBEDDING, EMBEDDING_DIMENSION, Decision, Signal
@@ -22,7 +23,6 @@ from content_signals.layout import DataLayout
 from content_signals.models.networks import CARD_FILE, TextClassifierHead, load_model
 from content_signals.models.registry import default_version
 from content_signals.models.text_encoder import shared_encoder
-from content_signals.serving.client import SignalsClient
 from content_signals.serving.scoring import decisions
 from content_signals.text import normalise_text, text_of
 

@@ -449,8 +449,9 @@ def demo(
 
 
 def _query_server(config: PlatformConfig) -> None:
+    from content_signals_client import SignalsClient
+
     from content_signals.serving import server
-    from content_signals.serving.client import SignalsClient
 
     def shown(value: Any) -> str:
         if isinstance(value, float):

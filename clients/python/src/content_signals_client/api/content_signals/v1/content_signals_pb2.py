@@ -28,7 +28,7 @@ DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(content_signals/v
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'content_signals.serving.api.content_signals.v1.content_signals_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'content_signals_client.api.content_signals.v1.content_signals_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETONLINEFEATURESREQUEST_REQUESTINPUTSENTRY']._loaded_options = None

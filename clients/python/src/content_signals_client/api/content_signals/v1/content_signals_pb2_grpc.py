@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as content__signals_dot_v1_dot_content__signals__pb2
+from content_signals_client.api.content_signals.v1 import content_signals_pb2 as content__signals_dot_v1_dot_content__signals__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

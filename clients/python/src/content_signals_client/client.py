@@ -16,7 +16,8 @@ so that every caller gets the same behaviour on the things that are easy to get 
   when root certificates are given (or ``tls=True`` for the system's roots).
 * **Columnar responses.** :class:`OnlineFeatures` decodes the response's typed columns into dicts,
   an Arrow table or a pandas frame, with ``None``/null wherever a value is not PRESENT (the wire
-  carries the type's default there, which must never be mistaken for a real 0 or "").
+  carries the type's default there, which must never be mistaken for a real 0 or ""). Arrow and
+  pandas are optional: ``pip install 'content-signals-client[arrow]'`` (or ``[pandas]``).
 
 Errors are the ``grpc.RpcError`` of the last attempt (``.code()``, ``.details()``); malformed
 arguments raise ``ValueError``/``TypeError`` before anything is sent.
@@ -24,10 +25,12 @@ arguments raise ``ValueError``/``TypeError`` before anything is sent.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import logging
 import numbers
 import random
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,10 +38,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import grpc
-import numpy as np
 
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
-from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
+from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
+from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,7 +116,7 @@ def _check_type(column: pb.FeatureColumn) -> str:
     if field is None:
         raise MalformedResponseError(
             f"column {column.name!r} has value type {column.type}, which this client cannot decode; "
-            "upgrade serving/client.py"
+            "upgrade content-signals-client"
         )
     return field
 
@@ -149,9 +151,18 @@ def _decoded(column: pb.FeatureColumn) -> list[Any]:
 # --- request-time inputs -----------------------------------------------------------------------
 
 
+def _is_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return True
+    # numpy's bool_ is neither a bool nor a number. numpy is optional here (the client needs only
+    # grpcio and protobuf): a value can only be a numpy bool if the caller has imported numpy.
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.bool_)
+
+
 def _kind(value: object) -> str:
     # bool before int: bool is a subclass of int, and True must not travel as int64 1.
-    if isinstance(value, bool | np.bool_):
+    if _is_bool(value):
         return "bool"
     if isinstance(value, numbers.Integral):
         return "int64"
@@ -207,6 +218,17 @@ def _content_ids(content_ids: Sequence[str]) -> list[str]:
 
 
 # --- results -----------------------------------------------------------------------------------
+
+
+def _require_extra(extra: str, *modules: str) -> None:
+    """Name the install command when an optional dependency is missing: the client itself needs only
+    grpcio and protobuf, so Arrow and pandas output come with the ``arrow`` and ``pandas`` extras."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ModuleNotFoundError(
+            f"{' and '.join(missing)} not installed: pip install 'content-signals-client[{extra}]'",
+            name=missing[0],
+        )
 
 
 class OnlineFeatures:
@@ -319,6 +341,8 @@ class OnlineFeatures:
         feature is followed by ``<feature>__event_timestamp`` (timestamp[us, UTC], null where the
         server has none). The feature service and its version are in the schema metadata.
         """
+        _require_extra("arrow", "pyarrow", "numpy")
+        import numpy as np
         import pyarrow as pa
 
         arrays: list[pa.Array] = [pa.array(list(self.response.content_ids), type=pa.string())]
@@ -344,6 +368,7 @@ class OnlineFeatures:
         value is ``pd.NA`` instead of turning the whole column into floats; doubles are NaN where
         missing, strings and vectors ``None``.
         """
+        _require_extra("pandas", "pandas", "pyarrow", "numpy")
         import pandas as pd
         import pyarrow as pa
 
@@ -353,6 +378,7 @@ class OnlineFeatures:
 
 def _arrow_column(column: pb.FeatureColumn) -> pa.Array:
     """One feature column as an Arrow array, built from numpy views of the packed lists."""
+    import numpy as np
     import pyarrow as pa
 
     field = _check_type(column)
@@ -439,6 +465,7 @@ class Scores:
         return rows
 
     def to_pandas(self) -> pd.DataFrame:
+        _require_extra("pandas", "pandas")
         import pandas as pd
 
         return pd.DataFrame(
