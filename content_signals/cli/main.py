@@ -56,7 +56,7 @@ review_app = typer.Typer(
 app.add_typer(review_app, name="review")
 app.add_typer(import_app, name="import")
 app.add_typer(quarantine_app, name="quarantine")
-app.add_typer(quality_app, name="engagement")
+app.add_typer(quality_app, name="quality")
 app.command()(validate)
 
 
