@@ -23,10 +23,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from content_signals.serving.api.content_signals.v1 import content_signals_pb2 as pb
 from content_signals.serving.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
@@ -38,6 +34,7 @@ from content_signals.serving.client import (
     request_input,
     value_of,
 )
+from tests.tls import self_signed_pem as _self_signed
 
 PRESENT = pb.FEATURE_STATUS_PRESENT
 NOT_FOUND = pb.FEATURE_STATUS_NOT_FOUND
@@ -383,28 +380,6 @@ def test_the_bearer_token_reaches_the_server(served: Server) -> None:
     with SignalsClient(served.target) as client:
         client.list_models()
     assert "authorization" not in served.servicer.calls[0].metadata
-
-
-def _self_signed(hostname: str) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
 
 
 def test_tls_with_a_self_signed_certificate() -> None:
