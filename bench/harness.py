@@ -33,6 +33,42 @@ class Row:
     met: bool
 
 
+def lower_is_better(
+    measure: str, unit: str, ours: float, base: float, name: str, goal: float | None = None
+) -> Row:
+    """A row where less is better (latency): ratio ours / base; ``goal`` the largest ratio allowed,
+    None for a row reported without a goal (met)."""
+    ratio = ours / base
+    return Row(
+        measure=measure,
+        unit=unit,
+        ours=ours,
+        baseline=base,
+        baseline_name=name,
+        ratio=ratio,
+        goal=f"<= {goal:g}x" if goal is not None else "none set",
+        met=ratio <= goal if goal is not None else True,
+    )
+
+
+def higher_is_better(
+    measure: str, unit: str, ours: float, base: float, name: str, goal: float | None = None
+) -> Row:
+    """A row where more is better (throughput): ratio base / ours, so that below ``1 / goal`` means
+    ours is at least ``goal`` times the baseline; None for a row reported without a goal (met)."""
+    ratio = base / ours
+    return Row(
+        measure=measure,
+        unit=unit,
+        ours=ours,
+        baseline=base,
+        baseline_name=name,
+        ratio=ratio,
+        goal=f"<= {1 / goal:g}x (ours >= {goal:g}x)" if goal is not None else "none set",
+        met=ratio <= 1 / goal if goal is not None else True,
+    )
+
+
 def machine() -> dict[str, Any]:
     memory_kb = next(
         int(line.split()[1])

@@ -2,6 +2,9 @@
 
 Spark starts once per session; the pipeline (generate → job → gate → publish → train) runs once into
 a temporary data directory; Ray Serve starts once, on a free port, for the gRPC tests.
+
+Whether a test is ``slow`` follows from the fixtures it needs (``SLOW_FIXTURES``), so a new test over
+the pipeline is marked without anyone remembering to: ``pytest -m "not slow"`` runs in a few minutes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,33 @@ FEATURE_DAY = START + timedelta(days=6)
 PREVIOUS_DAY = FEATURE_DAY - timedelta(days=1)
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DAVIDSON = SHARED_DATA / "text" / "davidson_labeled.csv"
+
+
+# The fixtures that make every test using them, directly or through another fixture, slow: each costs
+# from tens of seconds to minutes the first time a session asks for it. A plain name is a conftest
+# fixture; ``module::name`` is a fixture of that test module only (names like ``trained`` are reused).
+SLOW_FIXTURES: dict[str, str] = {
+    "pipeline": "generates data, runs every job through the gate for two days, publishes, trains both models",
+    "server": "starts Ray Serve (and needs the pipeline)",
+    "test_safety_model.py::trained": "trains the safety model (text encoder over 900 texts, 15 epochs)",
+    "test_review_loop.py::setup": "trains the safety model",
+    "test_text_scoring.py::safety": "trains the safety model",
+}
+
+
+def _slow_because(item: pytest.Item) -> str | None:
+    """Why ``item`` is slow (the first slow fixture in its closure), or None."""
+    for name in getattr(item, "fixturenames", ()):
+        for key in (name, f"{item.path.name}::{name}"):
+            if key in SLOW_FIXTURES:
+                return key
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _slow_because(item) is not None:
+            item.add_marker(pytest.mark.slow)
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@ whose scripted servicer (tests/scripted_server.py) fails chosen calls with chose
 
 from __future__ import annotations
 
-import datetime
 import random
 import time
 from collections.abc import Iterator
@@ -12,12 +11,9 @@ from typing import Any
 import grpc
 import pytest
 from content_signals_client import SignalsClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.scripted_server import IDS, Server, scripted_server, start_scripted_server
+from tests.tls import self_signed_pem as _self_signed
 
 
 @pytest.fixture
@@ -208,28 +204,6 @@ def test_the_bearer_token_reaches_the_server(served: Server) -> None:
     with SignalsClient(served.target) as client:
         client.list_models()
     assert "authorization" not in served.servicer.calls[0].metadata
-
-
-def _self_signed(hostname: str) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
 
 
 def test_tls_with_a_self_signed_certificate() -> None:

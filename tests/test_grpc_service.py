@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from content_signals.config import PlatformConfig, TeamAccess, TextEncoderConfig, TlsConfig
+from content_signals.config import PlatformConfig, TeamAccess, TextEncoderConfig
 from content_signals.feature_repo.publishing import publish
 from content_signals.layout import DataLayout
 from content_signals.models.networks import CARD_FILE, TEXT_CLASSIFIER, ModelCard, load_model
@@ -44,6 +43,7 @@ from content_signals.serving.grpc_server import SignalsServer, start_server
 from content_signals.serving.scoring import ModelVersions, discover_models, forward_pass
 from tests.buf_tool import INSTALL_HINT, buf_binary
 from tests.conftest import Pipeline, free_port
+from tests.tls import self_signed_tls as _self_signed
 
 pytestmark = pytest.mark.slow
 Code = grpc.StatusCode
@@ -527,35 +527,6 @@ def test_malformed_bytes_on_the_wire_never_crash_the_server(served: Any, payload
         assert code in _ALLOWED, code
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def _self_signed(directory: Path) -> TlsConfig:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signals.test")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("signals.test")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return TlsConfig(cert_path=directory / "cert.pem", key_path=directory / "key.pem")
 
 
 def test_tls_with_a_self_signed_certificate(served: Any, pipeline: Pipeline, tmp_path: Path) -> None:

@@ -55,9 +55,10 @@ def _drop_prefixed(prefix: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    """(url, table_prefix) of an empty store on each engine."""
+    """(url, table_prefix) of an empty store on each engine: every test taking it is a contract test
+    that runs once per backend."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'quality' / 'history.db'}", "quality_"
+        yield f"sqlite:///{tmp_path / 'quality' / 'history.db'}", "q_"
         return
     unreachable = _postgres_reachable()
     if unreachable is not None:
@@ -198,51 +199,60 @@ def test_timestamps_in_other_zones_come_back_as_utc_and_naive_ones_are_refused(
 
 def test_two_prefixes_share_one_database_without_seeing_each_other(store: tuple[str, str]) -> None:
     url, prefix = store
+    # Under the test's prefix, so the fixture drops these tables too.
     other = f"{prefix}other_"
-    try:
-        with (
-            ValidationHistory(url, table_prefix=prefix) as mine,
-            ValidationHistory(url, table_prefix=other) as theirs,
-        ):
-            mine.record(_run("mine"))
-            theirs.record(_run("theirs"))
-            assert [r.run_id for r in mine.runs()] == ["mine"]
-            assert [r.run_id for r in theirs.runs()] == ["theirs"]
-    finally:
-        if url.startswith("postgresql"):
-            _drop_prefixed(other)
+    with (
+        ValidationHistory(url, table_prefix=prefix) as mine,
+        ValidationHistory(url, table_prefix=other) as theirs,
+    ):
+        mine.record(_run("mine"))
+        theirs.record(_run("theirs"))
+        assert [r.run_id for r in mine.runs()] == ["mine"]
+        assert [r.run_id for r in theirs.runs()] == ["theirs"]
 
 
-def test_the_schema_is_normalised_and_prefixed(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'h.db'}"
-    ValidationHistory(url, table_prefix="cs_").close()
+def test_the_schema_is_normalised_and_prefixed(store: tuple[str, str]) -> None:
+    url, prefix = store
+    ValidationHistory(url, table_prefix=prefix).close()
     engine = sa.create_engine(url)
     try:
         inspector = sa.inspect(engine)
-        assert set(inspector.get_table_names()) == {
-            "cs_schema_version",
-            "cs_runs",
-            "cs_expectation_results",
-            "cs_signal_stats",
-            "cs_releases",
+        assert {name for name in inspector.get_table_names() if name.startswith(prefix)} == {
+            f"{prefix}schema_version",
+            f"{prefix}runs",
+            f"{prefix}expectation_results",
+            f"{prefix}signal_stats",
+            f"{prefix}releases",
         }
-        (fk,) = inspector.get_foreign_keys("cs_expectation_results")
-        assert fk["referred_table"] == "cs_runs"
+        (fk,) = inspector.get_foreign_keys(f"{prefix}expectation_results")
+        assert fk["referred_table"] == f"{prefix}runs"
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT version FROM cs_schema_version")).scalar_one() == 1
+            assert conn.execute(sa.text(f"SELECT version FROM {prefix}schema_version")).scalar_one() == 1
     finally:
         engine.dispose()
 
 
-def test_a_newer_schema_version_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_newer_schema_version_is_refused(store: tuple[str, str]) -> None:
+    url, prefix = store
+    ValidationHistory(url, table_prefix=prefix).close()
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {prefix}schema_version SET version = 99"))
+    finally:
+        engine.dispose()
+    with pytest.raises(SignalsError, match="schema version 99"):
+        ValidationHistory(url, table_prefix=prefix)
+
+
+def test_the_default_table_prefix_is_quality(tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'h.db'}"
     ValidationHistory(url).close()
     engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE quality_schema_version SET version = 99"))
-    engine.dispose()
-    with pytest.raises(SignalsError, match="schema version 99"):
-        ValidationHistory(url)
+    try:
+        assert "quality_runs" in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize(

@@ -106,30 +106,48 @@ VIEWS = [
 ]
 
 
+# The features of VIEWS, and the creator key looked up to reach creator_profile.
+FEATURES = ["title_length", "item_creator_id", "creator_id", "catalogue_size"]
+
+
+def _rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """The frame's entity key and features row by row, in order, a missing value as None."""
+    columns = frame[["content_id", *FEATURES]].astype(object)
+    return [tuple(columns.where(columns.notna(), None).iloc[i]) for i in range(len(columns))]
+
+
 def test_boundaries_nothing_dropped_and_order_kept(spark: SparkSession, offline_store: DataLayout) -> None:
     ids = ["c-at", "c-ttl", "c-old", "c-rerun", "c-newest", "c-unknown", "c-at"]
     result = build_training_set(spark, offline_store, _entities(spark, ids), VIEWS).toPandas()
 
-    assert list(result["content_id"]) == ids  # every row, in the entity file's order, duplicates too
-    values = dict(zip(result["content_id"], result["title_length"], strict=False))
-    assert values["c-at"] == 1  # at E: in; E + 1 µs: out
-    assert values["c-ttl"] == 2  # exactly TTL old: in
-    assert pd.isna(values["c-old"])  # TTL + 1 µs old: out, but the row stays
-    assert values["c-rerun"] == 5
-    assert values["c-newest"] == 7
-    assert pd.isna(values["c-unknown"])
-    # The creator is looked up point in time through item_creator_id, then joined with its own TTL.
-    creators = dict(zip(result["content_id"], result["creator_id"], strict=False))
-    sizes = dict(zip(result["content_id"], result["catalogue_size"], strict=False))
-    assert creators["c-at"] == "cr-1" and sizes["c-at"] == 10
-    assert creators["c-ttl"] == "cr-2" and pd.isna(sizes["c-ttl"])
-    assert pd.isna(creators["c-unknown"]) and pd.isna(sizes["c-unknown"])
+    assert sorted(result.columns) == sorted(["content_id", "event_timestamp", *FEATURES])
+    assert (pd.to_datetime(result["event_timestamp"], utc=True) == E).all()  # the entity rows' own time
+    # Every row, in the entity file's order, duplicates too. The creator is looked up point in time
+    # through item_creator_id, then joined with its own TTL.
+    assert _rows(result) == [
+        ("c-at", 1, "cr-1", "cr-1", 10),  # at E: in; E + 1 µs: out (title 999 and creator cr-late)
+        ("c-ttl", 2, "cr-2", "cr-2", None),  # exactly TTL old: in; the creator's profile is 1 µs too old
+        ("c-old", None, None, None, None),  # TTL + 1 µs old: out, but the row stays
+        ("c-rerun", 5, None, None, None),  # two runs of one partition: the later created wins
+        ("c-newest", 7, None, None, None),  # the newest value at or before E
+        ("c-unknown", None, None, None, None),
+        ("c-at", 1, "cr-1", "cr-1", 10),
+    ]
 
 
 def test_a_later_change_changes_nothing_before_it(spark: SparkSession, offline_store: DataLayout) -> None:
-    """No leakage: moving the entity time one microsecond earlier than a value hides it."""
-    before = build_training_set(spark, offline_store, _entities(spark, ["c-at"], E - MICRO), VIEWS).toPandas()
-    assert pd.isna(before.loc[0, "title_length"])
+    """No leakage: an entity row one microsecond before a value sees what was there before it, in every
+    view; from that microsecond on it sees the value."""
+    day = timedelta(days=1)
+    at = [("c-at", E - MICRO), ("c-at", E), ("c-newest", E - day - MICRO), ("c-newest", E - day)]
+    entities = spark.createDataFrame(pd.DataFrame(at, columns=["content_id", "event_timestamp"]))
+    result = build_training_set(spark, offline_store, entities, VIEWS).toPandas()
+    assert _rows(result) == [
+        ("c-at", None, None, None, None),  # neither the title nor the creator at E is there yet
+        ("c-at", 1, "cr-1", "cr-1", 10),
+        ("c-newest", 6, None, None, None),  # the value of E - 3 days, not yet the one of E - 1 day
+        ("c-newest", 7, None, None, None),
+    ]
 
 
 def test_labels_join_point_in_time(spark: SparkSession, offline_store: DataLayout) -> None:

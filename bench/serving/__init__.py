@@ -1,0 +1,1 @@
+"""The serving benchmark's parts, one module per contender; ``python -m bench.bench_serving`` runs it."""
