@@ -36,4 +36,3 @@ def publish_log(layout: DataLayout) -> list[PublishRecord]:
         for line in layout.publish_log_path.read_text().splitlines()
         if line.strip()
     ]
-

@@ -66,14 +66,19 @@ def test_the_tree_keeps_every_contract(tree_copy: Path) -> None:
         ("content_signals/cli/common.py", "import bench.harness", "Benchmarks sit on top"),
     ],
 )
-def test_a_deliberate_violation_breaks_the_contract(tree_copy: Path, module: str, line: str, broken: str) -> None:
+def test_a_deliberate_violation_breaks_the_contract(
+    tree_copy: Path, module: str, line: str, broken: str
+) -> None:
     if not (tree_copy / module).exists():  # definitions may be a module rather than a package
         module = module.replace("/__init__.py", ".py")
     result = _lint(_with_line(tree_copy, module, line))
     assert result.returncode != 0, result.stdout
     report = " ".join(result.stdout.split())
     assert line.removeprefix("import ") in report
-    expected = "vocabulary BROKEN" if broken == "layers" else f"{broken}: nothing in the platform imports them BROKEN"
+    if broken == "layers":
+        expected = "vocabulary BROKEN"
+    else:
+        expected = f"{broken}: nothing in the platform imports them BROKEN"
     assert expected in report
 
 
