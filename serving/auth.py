@@ -8,10 +8,10 @@ team's grants decide. With no teams configured, authentication is off (local dev
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from content_signals.config import TeamAccess
-from content_signals.serving.catalog import ServicePlan
+from content_signals.serving.catalog import CatalogCache, ServicePlan
 from content_signals.serving.errors import PermissionDenied, Unauthenticated
 
 ANY = "*"
@@ -70,6 +70,11 @@ class Authorizer:
         denied = [f.ref for f in plan.features if f.ref not in granted]
         if denied and ANY not in self._teams[team].feature_services:
             raise PermissionDenied(f"team {team!r} may not read {', '.join(denied)}")
+
+    def plan_check(self, team: str | None, catalog: CatalogCache) -> Callable[[ServicePlan], None]:
+        """:meth:`check_plan` against the catalog the plan came from: the ``authorize`` argument of
+        :meth:`serving.data_plane.FeatureDataPlane.read`."""
+        return lambda plan: self.check_plan(team, plan, catalog.current.services.values())
 
     def check_model(self, team: str | None, model: str) -> None:
         if not self.may_score(team, model):

@@ -17,17 +17,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from content_signals.config import PlatformConfig
+from content_signals.serving.auth import Authorizer
 from content_signals.serving.catalog import CatalogCache, load_catalog
 from content_signals.serving.data_plane import FeatureDataPlane
-from content_signals.serving.grpc_service import (
-    SERVICE_NAME,
-    ContentSignalsServicer,
-    ModelRunner,
-    service_handler,
-)
+from content_signals.serving.grpc_service import SERVICE_NAME, ContentSignalsServicer, service_handler
 from content_signals.serving.metrics import serving_metrics
 from content_signals.serving.online_store import OnlineStore, RedisOnlineStore, SqliteOnlineStore
 from content_signals.serving.scoring import ModelVersions
+from content_signals.serving.scoring_plane import ModelRunner, ScoringPlane
 
 logger = logging.getLogger("content_signals.serving")
 
@@ -94,13 +91,10 @@ async def start_server(
             start_http_server(settings.metrics_port, registry=metrics.registry)
         except OSError as exc:  # another replica on this node serves the port
             logger.warning("metrics port %d unavailable: %s", settings.metrics_port, exc)
-    servicer = ContentSignalsServicer(
-        settings,
-        FeatureDataPlane(catalog, reader, settings.max_entities_per_request, settings.enforce_ttl),
-        models,
-        runner,
-        metrics,
-    )
+    authorizer = Authorizer(settings.teams)
+    data_plane = FeatureDataPlane(catalog, reader, settings.max_entities_per_request, settings.enforce_ttl)
+    scoring = ScoringPlane(models, data_plane, runner, authorizer)
+    servicer = ContentSignalsServicer(settings, authorizer, data_plane, scoring, metrics)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -1,9 +1,9 @@
 """ContentSignalsService over gRPC: protos in, protos out, errors as status codes.
 
-Everything a request does is in the transport-free core (:mod:`serving.data_plane`,
-:mod:`serving.scoring`, :mod:`serving.auth`); this module converts messages, enforces the
-per-replica limits (concurrency, deadlines), records metrics and one structured log line per
-request, and maps every failure to a status code. No input may crash the server: an unexpected
+Everything a request does is in the transport-free core (:mod:`serving.data_plane` for features,
+:mod:`serving.scoring_plane` for models, :mod:`serving.auth`); this module converts messages,
+enforces the per-replica limits (concurrency, deadlines), records metrics and one structured log
+line per request, and maps every failure to a status code. No input may crash the server: an unexpected
 exception becomes INTERNAL with the request id, and is logged with its traceback.
 """
 
@@ -15,24 +15,22 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import grpc
-import numpy as np
 from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
 from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 from google.protobuf.message import DecodeError
 
 from content_signals.config import ServingConfig
-from content_signals.models.networks import TEXT_CLASSIFIER
+from content_signals.models.decisions import DecisionThresholds
 from content_signals.serving.auth import Authorizer
-from content_signals.serving.catalog import ServicePlan, ValueType
+from content_signals.serving.catalog import ValueType
 from content_signals.serving.data_plane import (
     FeatureColumn,
     FeatureDataPlane,
     FeatureRequest,
     FeatureResult,
-    validate_content_ids,
 )
 from content_signals.serving.errors import (
     InvalidRequest,
@@ -44,14 +42,7 @@ from content_signals.serving.errors import (
     Unavailable,
 )
 from content_signals.serving.metrics import ServingMetrics
-from content_signals.serving.scoring import (
-    ModelVersions,
-    choose_model,
-    decisions,
-    found_items,
-    model_inputs,
-    text_inputs,
-)
+from content_signals.serving.scoring_plane import ModelInfo, ScoreRequest, ScoreResult, ScoringPlane
 
 access_log = logging.getLogger("content_signals.access")
 logger = logging.getLogger("content_signals.serving")
@@ -68,14 +59,6 @@ _CODES: dict[type[RequestError], grpc.StatusCode] = {
 }
 
 Response = TypeVar("Response")
-
-
-class ModelRunner(Protocol):
-    """Runs a model version's network on standardised inputs: (scores, items in the forward pass)."""
-
-    async def predict(
-        self, model: str, version: str, inputs: np.ndarray | list[str]
-    ) -> tuple[np.ndarray, int]: ...
 
 
 def request_inputs(fields: Mapping[str, pb.RequestInput]) -> dict[str, list[Any]]:
@@ -125,27 +108,65 @@ def features_response(result: FeatureResult) -> pb.GetOnlineFeaturesResponse:
     )
 
 
-def _policy(review: float | None, block: float | None) -> pb.DecisionPolicy | None:
-    if review is None or block is None:
-        return None
-    return pb.DecisionPolicy(review_threshold=review, block_threshold=block)
+def decision_policy(thresholds: DecisionThresholds) -> pb.DecisionPolicy:
+    return pb.DecisionPolicy(review_threshold=thresholds.review, block_threshold=thresholds.block)
+
+
+def score_response(result: ScoreResult) -> pb.ScoreResponse:
+    response = pb.ScoreResponse(
+        model=result.model,
+        model_version=result.model_version,
+        scores=[
+            pb.ContentScore(
+                content_id=cid,
+                score=s,
+                missing_features=m,
+                decision=cast(pb.Decision, int(d)),
+                decision_threshold=t,
+                found=f,
+            )
+            for cid, s, m, d, t, f in zip(
+                result.content_ids,
+                result.scores,
+                result.missing_features,
+                result.decisions,
+                result.decision_thresholds,
+                result.found,
+                strict=True,
+            )
+        ],
+    )
+    if result.policy is not None:
+        response.policy.CopyFrom(decision_policy(result.policy))
+    return response
+
+
+def model_info(info: ModelInfo) -> pb.ModelInfo:
+    message = pb.ModelInfo(
+        name=info.name,
+        version=info.default_version,
+        versions=info.versions,
+        feature_service=info.feature_service,
+    )
+    if info.policy is not None:
+        message.policy.CopyFrom(decision_policy(info.policy))
+    return message
 
 
 class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
     def __init__(
         self,
         settings: ServingConfig,
+        authorizer: Authorizer,
         data_plane: FeatureDataPlane,
-        models: dict[str, ModelVersions],
-        runner: ModelRunner | None,
+        scoring: ScoringPlane,
         metrics: ServingMetrics,
     ) -> None:
         self.settings = settings
+        self.authorizer = authorizer
         self.data_plane = data_plane
-        self.models = models
-        self.runner = runner
+        self.scoring = scoring
         self.metrics = metrics
-        self.authorizer = Authorizer(settings.teams)
         self.in_flight = 0
 
     async def _handle(
@@ -219,9 +240,7 @@ class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
         return empty
 
     async def _read(self, request: FeatureRequest, team: str | None) -> FeatureResult:
-        def authorize(plan: ServicePlan) -> None:
-            self.authorizer.check_plan(team, plan, self.data_plane.catalog.current.services.values())
-
+        authorize = self.authorizer.plan_check(team, self.data_plane.catalog)
         started = time.perf_counter()
         result = await self.data_plane.read(request, authorize)
         self.metrics.store_read.observe(time.perf_counter() - started)
@@ -245,51 +264,15 @@ class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
 
     async def Score(self, request: pb.ScoreRequest, context: grpc.aio.ServicerContext) -> pb.ScoreResponse:
         async def work(team: str | None) -> pb.ScoreResponse:
-            model = choose_model(self.models, request.model, request.model_version)
-            self.authorizer.check_model(team, model.card.name)
-            if self.runner is None:
-                raise Unavailable("no model replicas are running")
-            inputs: np.ndarray | list[str]
-            if model.card.kind == TEXT_CLASSIFIER:
-                # Request-time text: nothing is read from the store, so every item counts as found.
-                content_ids = validate_content_ids(request.content_ids, self.data_plane.max_entities)
-                inputs = text_inputs(model.card, request_inputs(request.request_inputs), len(content_ids))
-                missing, found = [0] * len(content_ids), [True] * len(content_ids)
-            else:
-                features = await self.data_plane.read(
-                    FeatureRequest(
-                        content_ids=list(request.content_ids),
-                        feature_service=model.card.feature_service,
-                        request_inputs=request_inputs(request.request_inputs),
-                    )
-                )
-                content_ids = features.content_ids
-                inputs, missing = model_inputs(model.card, features)
-                found = found_items(features)
-            scores, batch_items = await self.runner.predict(model.card.name, model.card.version, inputs)
-            self.metrics.model_batch.labels(model.card.name).observe(batch_items)
-            chosen, thresholds = decisions(model.card, scores)
-            response = pb.ScoreResponse(
-                model=model.card.name,
-                model_version=model.card.version,
-                scores=[
-                    pb.ContentScore(
-                        content_id=cid,
-                        score=float(s),
-                        missing_features=m,
-                        decision=cast(pb.Decision, int(d)),
-                        decision_threshold=t,
-                        found=f,
-                    )
-                    for cid, s, m, d, t, f in zip(
-                        content_ids, scores, missing, chosen, thresholds, found, strict=True
-                    )
-                ],
+            score_request = ScoreRequest(
+                model=request.model,
+                content_ids=list(request.content_ids),
+                model_version=request.model_version,
+                request_inputs=request_inputs(request.request_inputs),
             )
-            policy = _policy(model.card.review_threshold, model.card.block_threshold)
-            if policy is not None:
-                response.policy.CopyFrom(policy)
-            return response
+            result = await self.scoring.score(score_request, team)
+            self.metrics.model_batch.labels(result.model).observe(result.batch_items)
+            return score_response(result)
 
         return await self._handle("Score", context, len(request.content_ids), pb.ScoreResponse(), work)
 
@@ -326,22 +309,7 @@ class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
         async def work(team: str | None) -> pb.ListModelsResponse:
-            infos = []
-            for name, versions in sorted(self.models.items()):
-                if not self.authorizer.may_score(team, name):
-                    continue
-                default = versions.default.card
-                info = pb.ModelInfo(
-                    name=name,
-                    version=default.version,
-                    versions=sorted(versions.versions, key=lambda v: int(v.lstrip("v"))),
-                    feature_service=default.feature_service,
-                )
-                policy = _policy(default.review_threshold, default.block_threshold)
-                if policy is not None:
-                    info.policy.CopyFrom(policy)
-                infos.append(info)
-            return pb.ListModelsResponse(models=infos)
+            return pb.ListModelsResponse(models=[model_info(m) for m in self.scoring.list_models(team)])
 
         return await self._handle("ListModels", context, 0, pb.ListModelsResponse(), work)
 

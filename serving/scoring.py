@@ -1,10 +1,10 @@
-"""Model scoring, independent of any transport: which models and versions exist, how online
-features become the network's input tensor, and how a policy model's score becomes a decision."""
+"""Model scoring's parts, independent of any transport: which models and versions are served, how
+online features become the network's input tensor, and how a policy model's score becomes a
+decision. :mod:`serving.scoring_plane` puts them together into a Score request."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,8 +15,14 @@ from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.models.decisions import decide
-from content_signals.models.networks import CARD_FILE, TEXT_CLASSIFIER, ModelCard, TextClassifierHead
-from content_signals.models.registry import default_of, promoted_version
+from content_signals.models.networks import TEXT_CLASSIFIER, ModelCard, TextClassifierHead
+from content_signals.models.registry import (
+    default_of,
+    ordered_versions,
+    promoted_version,
+    read_card,
+    stored_versions,
+)
 from content_signals.serving.data_plane import FeatureResult
 from content_signals.serving.decoding import NOT_FOUND, PRESENT
 from content_signals.serving.errors import InvalidRequest, NotFound
@@ -51,11 +57,16 @@ class ModelVersions:
         assert chosen is not None, "a model is only discovered with at least one version"
         return self.versions[chosen]
 
+    @property
+    def ordered(self) -> list[str]:
+        """The versions' names, oldest first."""
+        return ordered_versions(self.versions)
+
     def version(self, version: str) -> ServedModel:
         if not version:
             return self.default
         if version not in self.versions:
-            known = ", ".join(sorted(self.versions, key=lambda v: int(v.lstrip("v"))))
+            known = ", ".join(self.ordered)
             raise NotFound(f"model {self.name!r} has no version {version!r} (versions: {known})")
         return self.versions[version]
 
@@ -66,11 +77,9 @@ def discover_models(layout: DataLayout) -> dict[str, ModelVersions]:
     root = layout.root / "models"
     for model_root in sorted(root.iterdir()) if root.exists() else []:
         versions: dict[str, ServedModel] = {}
-        for path in sorted(model_root.glob("v*")):
-            if not path.name[1:].isdigit() or not (path / CARD_FILE).exists():
-                continue
-            card = ModelCard(**json.loads((path / CARD_FILE).read_text()))
-            versions[card.version] = ServedModel(card=card, path=path)
+        for name in stored_versions(model_root):
+            card = read_card(model_root, name)
+            versions[card.version] = ServedModel(card=card, path=model_root / name)
         if versions:
             models[model_root.name] = ModelVersions(model_root.name, versions, promoted_version(model_root))
     return models
@@ -115,7 +124,7 @@ def model_inputs(card: ModelCard, features: FeatureResult) -> tuple[np.ndarray, 
 TEXT_INPUT = "text"
 
 
-def text_inputs(card: ModelCard, inputs: Mapping[str, list[Any]], n: int) -> list[str]:
+def text_inputs(card: ModelCard, inputs: Mapping[str, Sequence[Any]], n: int) -> list[str]:
     """A text classifier's input: request input ``text``, one string per content id, normalised
     as in training."""
     unexpected = sorted(set(inputs) - {TEXT_INPUT})

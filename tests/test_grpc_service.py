@@ -385,31 +385,40 @@ def test_metrics_request_ids_and_access_logs(
     assert 'content_signals_request_entities_bucket{le="5.0",method="GetOnlineFeatures"}' in text
 
 
-def _sleep_redis(private_redis: PrivateRedis, seconds: float) -> threading.Thread:
-    """Make the Redis server busy for ``seconds`` (DEBUG SLEEP blocks it), in the background."""
-    thread = threading.Thread(
-        target=lambda: private_redis.client().execute_command("DEBUG", "SLEEP", seconds)
-    )
-    thread.start()
-    time.sleep(0.05)
-    return thread
+def _pause_redis(private_redis: PrivateRedis, seconds: float) -> None:
+    """Hold every Redis command for ``seconds``. CLIENT PAUSE is in force when it returns, so the
+    server's next read waits: no race with a background DEBUG SLEEP that may not have begun."""
+    private_redis.client().execute_command("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
+
+
+def _wait_for_redis(private_redis: PrivateRedis) -> None:
+    """Return once a pause is over: a new client's PING is answered only then."""
+    private_redis.client().ping()
+
+
+def _wait_until(condition: Any, what: str, timeout_s: float = 15.0) -> None:
+    """Poll ``condition`` until it holds; fail (never pass) when it does not within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.01)
 
 
 def test_deadlines_are_honoured(served: Any, pipeline: Pipeline, private_redis: PrivateRedis) -> None:
     ids = _ids(pipeline)
-    busy = _sleep_redis(private_redis, 0.4)
+    _pause_redis(private_redis, 0.4)
     with _client(served, timeout_s=0.15) as client:
         started = time.monotonic()
         code, _ = _code(lambda: client.get_online_features(ids, feature_service="ranking_v1"))
         assert code == Code.DEADLINE_EXCEEDED and time.monotonic() - started < 0.35
-    busy.join()
+    _wait_for_redis(private_redis)
     with _client(served) as client:  # the connection cancelled mid-read is not reused
         assert len(client.get_online_features(ids, feature_service="ranking_v1").content_ids) == 5
 
 
 def test_overload_is_refused_not_queued(served: Any, pipeline: Pipeline, private_redis: PrivateRedis) -> None:
     ids = _ids(pipeline)
-    busy = _sleep_redis(private_redis, 0.3)
+    _pause_redis(private_redis, 0.3)
 
     def one(_: int) -> str:
         with _client(served) as client:
@@ -421,7 +430,7 @@ def test_overload_is_refused_not_queued(served: Any, pipeline: Pipeline, private
 
     with ThreadPoolExecutor(12) as pool:
         outcomes = list(pool.map(one, range(12)))
-    busy.join()
+    _wait_for_redis(private_redis)
     assert {o.split(":")[0] for o in outcomes} == {"OK", "RESOURCE_EXHAUSTED"}, outcomes
     assert any("limit 4" in o for o in outcomes)
 
@@ -446,14 +455,12 @@ def test_a_redis_outage_answers_unavailable_and_recovers(
     worker = threading.Thread(target=load)
     worker.start()
     try:
-        time.sleep(0.5)
+        _wait_until(lambda: any(c == "OK" for _, c, _ in outcomes), "a read succeeds")
         private_redis.stop()
-        time.sleep(1.0)
+        _wait_until(lambda: any(c == "UNAVAILABLE" for _, c, _ in outcomes), "a read is refused")
         restarted = time.monotonic()
         private_redis.start()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not any(t > restarted and c == "OK" for t, c, _ in outcomes):
-            time.sleep(0.1)
+        _wait_until(lambda: any(t > restarted and c == "OK" for t, c, _ in outcomes), "reads recover")
     finally:
         stop.set()
         worker.join(timeout=10)
@@ -549,16 +556,60 @@ def test_tls_with_a_self_signed_certificate(served: Any, pipeline: Pipeline, tmp
         server.stop()
 
 
-def test_stopping_drains_in_flight_requests(
-    served: Any, pipeline: Pipeline, private_redis: PrivateRedis
-) -> None:
+class HeldStore:
+    """A server's online store whose reads wait until :meth:`release`: while one waits, its
+    request is provably in flight, whatever the machine's speed."""
+
+    def __init__(self, store: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.store = store
+        self.loop = loop
+        self.entered = threading.Event()
+        self._released = asyncio.Event()
+
+    async def read(self, join_key: str, entity_ids: Any, reads: Any) -> Any:
+        self.entered.set()
+        await self._released.wait()
+        return await self.store.read(join_key, entity_ids, reads)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def release(self) -> None:
+        self.loop.call_soon_threadsafe(self._released.set)
+
+
+def _refused(target: str) -> bool:
+    """Does a new call get UNAVAILABLE (the server has stopped taking requests)?"""
+    with grpc.insecure_channel(target) as channel:
+        try:
+            pb_grpc.ContentSignalsServiceStub(channel).ListModels(
+                pb.ListModelsRequest(), metadata=(("authorization", f"Bearer {TOKENS['admin']}"),), timeout=5
+            )
+        except grpc.RpcError as exc:
+            return bool(exc.code() == Code.UNAVAILABLE)
+    return False
+
+
+def test_stopping_drains_in_flight_requests(served: Any, pipeline: Pipeline) -> None:
     _, config = served
-    server = ServerThread(config)
+    # Deadlines far beyond the test's steps: only the drain decides whether the request completes.
+    patient = config.model_copy(
+        update={"serving": config.serving.model_copy(update={"request_timeout_s": 60})}
+    )
+    server = ServerThread(patient)
+    servicer = server.server.servicer
+    held = HeldStore(servicer.data_plane.store, server.loop)
+    servicer.data_plane.store = held  # type: ignore[assignment]
     ids = _ids(pipeline)
-    busy = _sleep_redis(private_redis, 0.3)
-    with ThreadPoolExecutor(1) as pool, _client((server, config)) as client:
+    with ThreadPoolExecutor(1) as pool, _client((server, patient), timeout_s=60) as client:
         in_flight = pool.submit(client.get_online_features, ids, feature_service="ranking_v1")
-        time.sleep(0.1)
-        server.stop(grace_s=5.0)
-        assert len(in_flight.result(timeout=10).content_ids) == 5
-    busy.join()
+        assert held.entered.wait(timeout=30), "the request never reached the online store"
+        assert servicer.in_flight == 1
+        stopping = asyncio.run_coroutine_threadsafe(server.server.stop(60.0), server.loop)
+        _wait_until(lambda: _refused(server.target), "the stopping server refuses new calls")
+        assert not in_flight.done() and not stopping.done()  # the held request keeps the server up
+        held.release()
+        assert len(in_flight.result(timeout=30).content_ids) == 5
+        stopping.result(timeout=30)
+    server.loop.call_soon_threadsafe(server.loop.stop)
+    server.thread.join(timeout=10)

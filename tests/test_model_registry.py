@@ -19,7 +19,18 @@ from content_signals.models.networks import (
     TextClassifierHead,
     save_model,
 )
-from content_signals.models.registry import promote, promoted_version, promotion_history
+from content_signals.models.registry import (
+    default_of,
+    default_version,
+    latest_version,
+    next_version,
+    ordered_versions,
+    promote,
+    promoted_version,
+    promotion_history,
+    stored_versions,
+    version_number,
+)
 from content_signals.serving.scoring import discover_models
 
 GATES = {"test_weighted_f1": 0.0, "test_macro_f1": 0.02}
@@ -153,3 +164,23 @@ def test_serving_defaults_to_the_promoted_version_else_the_newest(tmp_path: Path
     assert served.promoted == "v1"
     assert served.version("").card.version == "v1"
     assert served.version("v2").card.version == "v2"
+
+
+def test_versions_are_named_vN_and_ordered_by_number(tmp_path: Path) -> None:
+    assert [version_number(n) for n in ("v1", "v10", "v007", "v", "v1.tmp", ".v2.tmp", "x3", "v٣")] == [
+        1, 10, 7, None, None, None, None, None,
+    ]  # fmt: skip
+    assert ordered_versions(["v10", "v9", "promoted.json", "v1"]) == ["v1", "v9", "v10"]
+    assert default_of(["v10", "v9"], None) == "v10" and default_of(["v10", "v9"], "v9") == "v9"
+    assert default_of(["v10"], "v3") == "v10" and default_of([], None) is None
+
+    root = tmp_path / "safety"
+    assert (stored_versions(root), latest_version(root), next_version(root)) == ([], None, "v1")
+    for version in ("v9", "v10"):
+        _save(root, _card(version, 0.88, 0.69))
+    (root / "v11").mkdir()  # incomplete: no card
+    (root / ".v12.tmp").mkdir()  # a save in progress
+    assert stored_versions(root) == ["v9", "v10"]
+    assert (latest_version(root), next_version(root), default_version(root)) == ("v10", "v11", "v10")
+    promote(root, "v9", GATES)
+    assert default_version(root) == "v9" and latest_version(root) == "v10"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,22 +11,18 @@ import numpy as np
 import pytest
 import torch
 
+from content_signals.config import TeamAccess
 from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models.networks import (
-    EngagementNet,
-    ModelCard,
-    latest_version,
-    load_model,
-    next_version,
-    save_model,
-)
+from content_signals.models.networks import EngagementNet, ModelCard, load_model, save_model
+from content_signals.models.registry import latest_version, next_version
 from content_signals.serving.app import model_gpus
+from content_signals.serving.auth import Authorizer
 from content_signals.serving.catalog import FeatureSpec, ValueType
 from content_signals.serving.data_plane import FeatureColumn, FeatureResult
 from content_signals.serving.decoding import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT
-from content_signals.serving.errors import InvalidRequest, NotFound
+from content_signals.serving.errors import InvalidRequest, NotFound, PermissionDenied, Unavailable
 from content_signals.serving.scoring import (
     choose_model,
     decisions,
@@ -32,6 +30,7 @@ from content_signals.serving.scoring import (
     found_items,
     model_inputs,
 )
+from content_signals.serving.scoring_plane import ScoreRequest, ScoringPlane
 
 CARD = ModelCard(
     name="engagement",
@@ -167,7 +166,7 @@ def test_discovered_models_serve_the_latest_version_unless_one_is_named(tmp_path
     assert choose_model(models, "engagement", "v2").card == replace(CARD, version="v2")
     assert choose_model(models, "safety").card.review_threshold == 0.5
 
-    with pytest.raises(NotFound, match="v3"):
+    with pytest.raises(NotFound, match=r"versions: v1, v2, v10\)"):
         choose_model(models, "engagement", "v3")
     with pytest.raises(NotFound, match="v11"):
         choose_model(models, "engagement", "v11")
@@ -183,3 +182,72 @@ def test_a_gpu_request_on_a_cluster_without_gpus_falls_back_to_cpu() -> None:
         assert model_gpus(1.0, 0.0) == 0.0
     assert model_gpus(1.0, 2.0) == 1.0
     assert model_gpus(0.0, 0.0) == 0.0
+
+
+class _Features:
+    """The data plane's part in Score: ``a`` and ``b`` for every id; ``gone`` is not in the store."""
+
+    max_entities = 50
+
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+
+    async def read(self, request: Any) -> FeatureResult:
+        self.requests.append(request)
+        ids = list(request.content_ids)
+        status = [NOT_FOUND if cid == "gone" else PRESENT for cid in ids]
+        return FeatureResult(
+            request.feature_service,
+            "ranking_v1@00000000",
+            ids,
+            [
+                _column("metadata", "a", ValueType.INT64, np.array([10] * len(ids)), status),
+                _column("engagement", "b", ValueType.DOUBLE, np.array([0.5] * len(ids)), status),
+            ],
+        )
+
+
+class _Runner:
+    """Scores each item by its position: 0.2, 0.6, 0.95, ..."""
+
+    async def predict(self, model: str, version: str, inputs: Sequence[Any]) -> tuple[np.ndarray, int]:
+        return np.array([0.2, 0.6, 0.95][: len(inputs)], dtype=np.float32), 7
+
+
+def test_the_scoring_plane_chooses_authorises_scores_and_decides(tmp_path: Path) -> None:
+    layout = DataLayout(tmp_path)
+    for version in ("v1", "v2"):
+        save_model(layout.model_dir("engagement"), replace(CARD, version=version), EngagementNet(2, [4]))
+    save_model(layout.model_dir("safety"), replace(POLICY, name="safety"), EngagementNet(2, [4]))
+    teams = {
+        "ranking": TeamAccess(token="ranking-token-0123456789", models=["engagement"]),
+        "admin": TeamAccess(token="admin-token-0123456789", models=["*"]),
+    }
+    features = _Features()
+    plane = ScoringPlane(discover_models(layout), features, _Runner(), Authorizer(teams))  # type: ignore[arg-type]
+
+    result = asyncio.run(plane.score(ScoreRequest("safety", ["x", "gone", "z"]), "admin"))
+    assert (result.model, result.model_version, result.content_ids) == ("safety", "v1", ["x", "gone", "z"])
+    assert result.scores == pytest.approx([0.2, 0.6, 0.95])
+    assert result.decisions == [Decision.ALLOW, Decision.REVIEW, Decision.BLOCK]
+    assert result.decision_thresholds == [0.5, 0.5, 0.9]
+    assert result.found == [True, False, True] and result.missing_features == [0, 2, 0]
+    assert result.policy == POLICY.decision_thresholds and result.batch_items == 7
+    assert features.requests[-1].feature_service == "ranking_v1"
+
+    plain = asyncio.run(plane.score(ScoreRequest("engagement", ["x"], model_version="v1"), "ranking"))
+    assert plain.model_version == "v1" and plain.policy is None
+    assert plain.decisions == [Decision.UNSPECIFIED] and plain.decision_thresholds == [0.0]
+
+    with pytest.raises(PermissionDenied, match="safety"):
+        asyncio.run(plane.score(ScoreRequest("safety", ["x"]), "ranking"))
+    with pytest.raises(NotFound, match="v3"):
+        asyncio.run(plane.score(ScoreRequest("engagement", ["x"], model_version="v3"), "admin"))
+    plane.runner = None
+    with pytest.raises(Unavailable):
+        asyncio.run(plane.score(ScoreRequest("engagement", ["x"]), "admin"))
+
+    assert [m.name for m in plane.list_models("ranking")] == ["engagement"]
+    engagement, safety = plane.list_models(None)
+    assert (engagement.default_version, engagement.versions, engagement.policy) == ("v2", ["v1", "v2"], None)
+    assert safety.policy == POLICY.decision_thresholds and safety.feature_service == "ranking_v1"

@@ -40,9 +40,9 @@ from content_signals.models.networks import (
     TEST_PREDICTIONS_FILE,
     EngagementNet,
     ModelCard,
-    next_version,
     save_model,
 )
+from content_signals.models.registry import next_version
 from content_signals.partitions import partition_timestamp
 
 MODEL_NAME = "engagement"

@@ -8,7 +8,6 @@ never execute code on the serving host.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "model.json"
 # A version's predictions on its held-out test split: what `signals evaluate` reports from.
 TEST_PREDICTIONS_FILE = "test_predictions.parquet"
-_VERSION_PATTERN = re.compile(r"^v(\d+)$")
 FEATURE_MLP = "feature_mlp"
 TEXT_CLASSIFIER = "text_classifier"
 MODEL_KINDS = (FEATURE_MLP, TEXT_CLASSIFIER)
@@ -167,29 +165,12 @@ def build_network(card: ModelCard) -> nn.Module:
     return EngagementNet(len(card.features), card.hidden_units)
 
 
-def next_version(model_root: Path) -> str:
-    existing = [
-        int(m.group(1))
-        for p in model_root.glob("v*")
-        if (m := _VERSION_PATTERN.match(p.name)) and (p / CARD_FILE).exists()
-    ]
-    return f"v{max(existing, default=0) + 1}"
-
-
-def latest_version(model_root: Path) -> str | None:
-    versions = sorted(
-        (int(m.group(1)), p.name)
-        for p in model_root.glob("v*")
-        if (m := _VERSION_PATTERN.match(p.name)) and (p / CARD_FILE).exists()
-    )
-    return versions[-1][1] if versions else None
-
-
 def save_model(
     model_root: Path, card: ModelCard, network: nn.Module, extra_files: dict[str, bytes] | None = None
 ) -> Path:
     """Write weights, card and ``extra_files`` (held-out predictions, ...) to a temporary folder
-    and rename it into place (atomic): a version is complete or absent."""
+    and rename it into place (atomic): a version is complete or absent. ``card.version`` names
+    the folder; :func:`content_signals.models.registry.next_version` chooses it."""
     target = model_root / card.version
     staging = model_root / f".{card.version}.tmp"
     staging.mkdir(parents=True, exist_ok=False)

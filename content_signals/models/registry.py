@@ -1,4 +1,5 @@
-"""Which version of each model is promoted, and the gate a new version must pass to replace it.
+"""A model's versions: their names and order, which one is promoted, and the gate a new version
+must pass to replace it. Every reader of versions (training, serving, jobs) asks here.
 
 Versions are immutable folders (``models/<name>/vN``, written atomically by
 :func:`content_signals.models.networks.save_model`). Promotion is a pointer, ``models/<name>/promoted.json``,
@@ -13,6 +14,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -63,15 +65,45 @@ def read_card(model_root: Path, version: str) -> ModelCard:
     return ModelCard(**json.loads(path.read_text()))
 
 
+# The one definition of a version name and its order: ``vN``, ordered by N (v10 after v9).
+_VERSION_NAME = re.compile(r"v(\d+)", re.ASCII)
+
+
+def version_number(name: str) -> int | None:
+    """N of a version name ``vN``; None for any other name (staging folders, pointer files)."""
+    match = _VERSION_NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+def ordered_versions(names: Iterable[str]) -> list[str]:
+    """The version names among ``names``, oldest first; other names are left out."""
+    numbered = [(number, name) for name in names if (number := version_number(name)) is not None]
+    return [name for _, name in sorted(numbered)]
+
+
 def stored_versions(model_root: Path) -> list[str]:
-    """Complete versions (their card written), oldest first."""
-    found = [p.name for p in model_root.glob("v*") if p.name[1:].isdigit() and (p / CARD_FILE).exists()]
-    return sorted(found, key=lambda v: int(v[1:]))
+    """Complete versions (their card written: :func:`save_model` renames a version into place
+    whole), oldest first."""
+    names = [p.name for p in model_root.glob("v*") if (p / CARD_FILE).exists()]
+    return ordered_versions(names)
+
+
+def latest_version(model_root: Path) -> str | None:
+    """The newest complete version, promoted or not."""
+    versions = stored_versions(model_root)
+    return versions[-1] if versions else None
+
+
+def next_version(model_root: Path) -> str:
+    """The name the next trained version takes: one past the newest complete one."""
+    latest = latest_version(model_root)
+    number = 0 if latest is None else version_number(latest) or 0
+    return f"v{number + 1}"
 
 
 def default_of(versions: Iterable[str], promoted: str | None) -> str | None:
     """The version consumers get unless they ask for one: the promoted one, else the newest."""
-    ordered = sorted(versions, key=lambda v: int(v.lstrip("v")))
+    ordered = ordered_versions(versions)
     if promoted in ordered:
         return promoted
     return ordered[-1] if ordered else None

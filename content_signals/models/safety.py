@@ -41,9 +41,9 @@ from content_signals.models.networks import (
     TEXT_CLASSIFIER,
     ModelCard,
     TextClassifierHead,
-    next_version,
     save_model,
 )
+from content_signals.models.registry import next_version
 from content_signals.models.text_encoder import TextEncoder, shared_encoder
 from content_signals.models.text_features import NgramBatch, NgramFeatures, batch_of
 from content_signals.text import normalise_text
