@@ -33,7 +33,7 @@ paths do not cover, so it always equals ``ValueProto.ParseFromString``.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -56,6 +56,7 @@ TAG_BOOL = 0x38  # bool_val = 7, varint
 TAG_FLOAT_LIST = b"\x82\x01"  # float_list_val = 16, length-delimited (a two-byte tag)
 TAG_PACKED_FLOATS = 0x0A  # FloatList.val = 1, packed
 _EPOCH = datetime(1970, 1, 1)
+_U32 = struct.Struct("<I")
 
 
 # --- entity keys, Redis hash fields, SQLite tables ---------------------------------------------
@@ -68,12 +69,16 @@ def _entity_key_prefix(join_key: str) -> bytes:
 
 
 def entity_key(join_key: str, entity_id: str) -> bytes:
-    """``serialize_entity_key(EntityKey(join_keys=[join_key], entity_values=[string_val]), 3)``.
+    """``serialize_entity_key(EntityKey(join_keys=[join_key], entity_values=[string_val]), 3)``."""
+    return entity_key_list(join_key, [entity_id])[0]
 
-    A Redis hash key is this followed by the project name's UTF-8 bytes.
-    """
-    value = entity_id.encode("utf-8")
-    return _entity_key_prefix(join_key) + struct.pack("<I", len(value)) + value
+
+def entity_key_list(join_key: str, entity_ids: Iterable[str], suffix: bytes = b"") -> list[bytes]:
+    """:func:`entity_key` of each id, followed by ``suffix``: the project name's UTF-8 bytes make
+    the Redis hash key. One call per request on the read path: the key's prefix is built once."""
+    prefix = _entity_key_prefix(join_key)
+    pack = _U32.pack
+    return [prefix + pack(len(value)) + value + suffix for value in (e.encode("utf-8") for e in entity_ids)]
 
 
 def entity_keys(join_key: str, ids: pa.Array) -> pa.Array:

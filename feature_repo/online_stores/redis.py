@@ -49,7 +49,7 @@ from content_signals.feature_repo.online_stores.resp import (
 )
 from content_signals.storage_format import (
     encode_values,
-    entity_key,
+    entity_key_list,
     entity_keys,
     epoch_micros,
     join_binary,
@@ -203,11 +203,8 @@ class RedisOnlineStore(OnlineStore):
             fields = self._fields[shape] = _hash_fields(reads)
         # Every HMGET asks for the same fields: their RESP bytes are built once and reused.
         head = b"*%d\r\n$5\r\nHMGET\r\n" % (fields.count + 2)
-        buffer = [
-            part
-            for eid in entity_ids
-            for part in (head, bulk(entity_key(join_key, eid) + self._project), fields.resp)
-        ]
+        keys = entity_key_list(join_key, entity_ids, self._project)
+        buffer = [part for key in keys for part in (head, bulk(key), fields.resp)]
         replies = await self.execute_raw(b"".join(buffer), len(entity_ids)) if entity_ids else []
         results: list[ViewRows] = []
         start = 0

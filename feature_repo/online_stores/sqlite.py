@@ -34,7 +34,7 @@ from content_signals.feature_repo.online_stores.base import (
 )
 from content_signals.storage_format import (
     encode_values,
-    entity_key,
+    entity_key_list,
     entity_keys,
     epoch_micros,
     quote_identifier,
@@ -87,7 +87,7 @@ class SqliteOnlineStore(OnlineStore):
         return connection
 
     def _read_sync(self, join_key: str, entity_ids: Sequence[str], reads: list[ViewRead]) -> list[ViewRows]:
-        keys = [entity_key(join_key, eid) for eid in entity_ids]
+        keys = entity_key_list(join_key, entity_ids)
         position: dict[bytes, list[int]] = {}
         for i, key in enumerate(keys):
             position.setdefault(key, []).append(i)
