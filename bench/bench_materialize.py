@@ -268,7 +268,7 @@ def _feast_materialize(spec: dict[str, Any], partition: Path) -> tuple[int, floa
 
 def _compare_sample(online: dict[str, Any], projects: dict[str, str], partition: Path, rows: int) -> bool:
     """Raw stored bytes of a sample of entities, ours against Feast's."""
-    from content_signals.feature_repo.online_write import entity_keys
+    from content_signals.storage_format import entity_keys
 
     ids = pq.ParquetDataset(partition).read(columns=[TABLE.entity.join_key]).column(0).combine_chunks()
     picks = sorted(random.Random(3).sample(range(rows), min(SAMPLE, rows)))
@@ -300,7 +300,7 @@ def _compare_sample(online: dict[str, Any], projects: dict[str, str], partition:
 def _redis(online: dict[str, Any]) -> Any:
     import redis
 
-    from content_signals.feature_repo.online_write import parse_redis_connection_string
+    from content_signals.feature_repo.online_stores.redis import parse_redis_connection_string
 
     host, port, kwargs = parse_redis_connection_string(online["connection_string"])
     return redis.Redis(host=host, port=port, **kwargs)

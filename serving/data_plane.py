@@ -25,6 +25,13 @@ from typing import Any
 import numpy as np
 
 from content_signals.definitions import CONTENT
+from content_signals.feature_repo.online_stores import (
+    MISSING,
+    OnlineStore,
+    StoreUnavailable,
+    ViewRead,
+    ViewRows,
+)
 from content_signals.serving.catalog import (
     Catalog,
     CatalogCache,
@@ -41,8 +48,7 @@ from content_signals.serving.decoding import (
     DecodedColumn,
     decode_columns,
 )
-from content_signals.serving.errors import InvalidRequest, NotFound
-from content_signals.serving.online_store import MISSING, OnlineStore, ViewRead, ViewRows
+from content_signals.serving.errors import InvalidRequest, NotFound, Unavailable
 
 RequestValues = Sequence[Any]
 _REF_PLAN_CACHE_SIZE = 1024
@@ -213,30 +219,32 @@ class FeatureDataPlane:
         keys: dict[str, list[str]] = {CONTENT.join_key: ids}
         if content_views or extra:
             reads = [
-                ViewRead(catalog.views[v], [s.name for s in content_views.get(v, [])] + extra.get(v, []))
+                ViewRead(v, [s.name for s in content_views.get(v, [])] + extra.get(v, []))
                 for v in dict.fromkeys([*content_views, *extra])
             ]
-            rows = await self.store.read(CONTENT.join_key, ids, reads)
-            decoded_views = _decode_views(reads, [r.values for r in rows], [r.micros for r in rows])
+            rows = await self._read_store(CONTENT.join_key, ids, reads)
+            decoded_views = _decode_views(catalog, reads, [r.values for r in rows], [r.micros for r in rows])
             for read, view_rows, decoded in zip(reads, rows, decoded_views, strict=True):
                 for key, (view, signal) in lookups.items():
-                    if view == read.view.name:
+                    if view == read.view:
                         column = decoded[signal]
                         keys[key] = [
                             str(v) if s == PRESENT else ""
                             for v, s in zip(column.values, column.statuses, strict=True)
                         ]
-                times = _ViewTimes.of(view_rows.micros, read.view.ttl_seconds, self._now(now_us))
-                for spec in content_views.get(read.view.name, []):
+                times = _ViewTimes.of(
+                    view_rows.micros, catalog.views[read.view].ttl_seconds, self._now(now_us)
+                )
+                for spec in content_views.get(read.view, []):
                     columns[spec.ref] = times.column(spec, decoded[spec.name])
         for key, views in by_key.items():
             if key == CONTENT.join_key:
                 continue
             entity_ids = [str(v) for v in inputs[key]] if key in inputs else keys[key]
-            reads = [ViewRead(catalog.views[v], [s.name for s in specs]) for v, specs in views.items()]
+            reads = [ViewRead(v, [s.name for s in specs]) for v, specs in views.items()]
             unique = list(dict.fromkeys(e for e in entity_ids if e))
             if unique:
-                found = await self.store.read(key, unique, reads)
+                found = await self._read_store(key, unique, reads)
             else:
                 found = [ViewRows([[] for _ in r.features], np.zeros(0, dtype=np.int64)) for r in reads]
             # Each requested item gets its entity's row (several items may share one creator).
@@ -251,11 +259,19 @@ class FeatureDataPlane:
                 fanned_values.append(
                     [[raw[j] if j >= 0 else None for j in index] for raw in view_rows.values]
                 )
-            decoded_views = _decode_views(reads, fanned_values, fanned_micros)
+            decoded_views = _decode_views(catalog, reads, fanned_values, fanned_micros)
             for read, micros, decoded in zip(reads, fanned_micros, decoded_views, strict=True):
-                times = _ViewTimes.of(micros, read.view.ttl_seconds, self._now(now_us))
-                for spec in views[read.view.name]:
+                times = _ViewTimes.of(micros, catalog.views[read.view].ttl_seconds, self._now(now_us))
+                for spec in views[read.view]:
                     columns[spec.ref] = times.column(spec, decoded[spec.name])
+
+    async def _read_store(
+        self, join_key: str, entity_ids: list[str], reads: list[ViewRead]
+    ) -> list[ViewRows]:
+        try:
+            return await self.store.read(join_key, entity_ids, reads)
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
 
     def _now(self, now_us: int) -> int | None:
         return now_us if self.enforce_ttl else None
@@ -295,7 +311,7 @@ class FeatureDataPlane:
 
 
 def _decode_views(
-    reads: list[ViewRead], values: list[list[list[bytes | None]]], micros: list[np.ndarray]
+    catalog: Catalog, reads: list[ViewRead], values: list[list[list[bytes | None]]], micros: list[np.ndarray]
 ) -> list[dict[str, DecodedColumn]]:
     """Decode every feature of every view in one :func:`decode_columns` call (its fixed cost is
     paid once per request, not once per view)."""
@@ -304,7 +320,8 @@ def _decode_views(
     found: list[np.ndarray] = []
     for read, view_values, view_micros in zip(reads, values, micros, strict=True):
         row_found = view_micros != MISSING
-        types += [read.view.features[name] for name in read.features]
+        view_types = catalog.views[read.view].features
+        types += [view_types[name] for name in read.features]
         raws += view_values
         found += [row_found] * len(read.features)
     decoded = iter(decode_columns(types, raws, found))

@@ -1,6 +1,6 @@
-"""The direct online path (serving.data_plane over serving.online_store) against Feast's own SDK.
+"""The direct online path (serving.data_plane over each online-store backend) against Feast's own SDK.
 
-Both stores (the embedded SQLite and Redis) hold the pipeline's published partitions; for every
+Both backends (the embedded SQLite and Redis) hold the pipeline's published partitions; for every
 feature service, every value the direct path calls PRESENT equals what ``FeatureStore.
 get_online_features`` returns for the same ids and creator keys, nulls and unknown ids included.
 The TTL, request inputs, explicit references, the registry cache and the value decoder are tested
@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from content_signals.config import PlatformConfig
+from content_signals.feature_repo.online_stores import configured_online_store
 from content_signals.feature_repo.publishing import publish
 from content_signals.feature_repo.repo import feature_store
 from content_signals.partitions import partition_timestamp
@@ -30,7 +31,6 @@ from content_signals.serving.catalog import Catalog, CatalogCache, ValueType, lo
 from content_signals.serving.data_plane import FeatureDataPlane, FeatureRequest, FeatureResult
 from content_signals.serving.decoding import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT, decode_columns
 from content_signals.serving.errors import InvalidRequest, NotFound
-from content_signals.serving.grpc_server import online_store
 from tests.conftest import Pipeline
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ def _plane(config: PlatformConfig, enforce_ttl: bool = False, now: float = 0.0) 
     store = feature_store(config)
     return FeatureDataPlane(
         CatalogCache(lambda: load_catalog(store), 0),
-        online_store(config),
+        configured_online_store(config),
         1000,
         enforce_ttl=enforce_ttl,
         clock=lambda: now,  # a fixed "now" for the TTL boundary

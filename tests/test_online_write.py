@@ -1,18 +1,22 @@
-"""The fast online writer stores exactly what Feast stores, and reads back the same through Feast.
+"""The online-store backend contract, run once per backend (SQLite and Redis), plus Feast's format.
 
-For SQLite and Redis, the same partition is written by Feast itself (``materialize`` from a file
-source over the partition) into one project and by ``write_partition`` into another; the raw
-stored bytes must match (Redis keys modulo the project suffix) and ``get_online_features`` must
-return the same values, unknown ids included. Redis is the local one, db 3; each test uses its own
-project names and deletes only their keys.
+Every backend of :mod:`content_signals.feature_repo.online_stores` must store exactly what Feast
+stores and read back what it wrote. For each backend, the same partition is written by Feast
+itself (``materialize`` from a file source over the partition) into one project and by
+``write_partition`` into another; the raw stored bytes must match (Redis keys modulo the project
+suffix) and ``get_online_features`` must return the same values, unknown ids included; the
+backend's own reads must return the written bytes, which decode to the partition's values. Redis
+is the local one, db 3; each test uses its own project names and deletes only their keys.
+Behaviour only one backend has (Redis keeps every view of an entity in one hash; Feast applies its
+timestamp rule only there) is tested for that backend alone, at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,16 @@ import pytest
 
 from content_signals.config import PlatformConfig
 from content_signals.definitions import CREATED_TIMESTAMP, ENTITY_TIMESTAMP, SIGNAL_TABLES, SignalTable
-from content_signals.feature_repo.online_write import PartitionError, redis_field, write_partition
+from content_signals.feature_repo.online_stores import (
+    MISSING,
+    StoreUnavailable,
+    ViewRead,
+    open_online_store,
+)
+from content_signals.feature_repo.online_write import PartitionError, write_partition
 from content_signals.feature_repo.reference import partition_feature_store
+from content_signals.storage_format import decode_values, entity_key, entity_keys, redis_field
+from tests.conftest import free_port
 
 TABLE = SIGNAL_TABLES["content_metadata"]
 REDIS = "127.0.0.1:6379,db=3"
@@ -81,30 +93,45 @@ def make_partition(
     return directory
 
 
-# --- stores ------------------------------------------------------------------------------------
+# --- backends under test ------------------------------------------------------------------------
 
 
-@dataclass
 class Backend:
     """One online store: its Feast settings, and raw reads of what a project holds in it."""
 
     kind: str
-    settings: dict[str, Any]
-    root: Path
-    projects: list[str] = field(default_factory=list)  # to clean up
+    # Stored rows per entity of TABLE: one hash in Redis, one row per feature in SQLite.
+    rows_per_entity: int
+
+    def __init__(self, settings: dict[str, Any], root: Path) -> None:
+        self.settings = settings
+        self.root = root
+        self.projects: list[str] = []  # to clean up
 
     def snapshot(self, project: str) -> dict[Any, Any]:
-        """Everything the project holds for the table, keyed without the project name."""
-        if self.kind == "redis":
-            client = redis_client()
-            suffix = project.encode()
-            keys = list(client.scan_iter(match=b"*" + suffix, count=1_000))
-            pipe = client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hgetall(key)
-                pipe.ttl(key)
-            replies = pipe.execute()
-            return {key[: -len(suffix)]: (replies[2 * i], replies[2 * i + 1]) for i, key in enumerate(keys)}
+        """Everything the project holds for TABLE, keyed without the project name."""
+        raise NotImplementedError
+
+    def structure(self, project: str) -> Any:
+        """What the store holds besides the values (tables and indexes, key expiry)."""
+        raise NotImplementedError
+
+    def holds_nothing(self, project: str) -> bool:
+        raise NotImplementedError
+
+    def unreachable(self) -> dict[str, Any]:
+        """Settings of the same kind of store where there is none."""
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Remove what the test's projects wrote (a SQLite file goes with the temp folder)."""
+
+
+class SqliteBackend(Backend):
+    kind = "sqlite"
+    rows_per_entity = len(TABLE.signals)
+
+    def snapshot(self, project: str) -> dict[Any, Any]:
         with sqlite3.connect(self.settings["path"]) as conn:
             rows = conn.execute(
                 "SELECT entity_key, feature_name, value, value_text, vector_value, event_ts, created_ts, "
@@ -112,7 +139,7 @@ class Backend:
             ).fetchall()
         return {(r[0], r[1]): r[2:] for r in rows}
 
-    def table_sql(self, project: str) -> list[str]:
+    def structure(self, project: str) -> list[str]:
         with sqlite3.connect(self.settings["path"]) as conn:
             rows = conn.execute(
                 "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? ORDER BY name",
@@ -120,11 +147,41 @@ class Backend:
             ).fetchall()
         return [f"{t} {n.replace(project, 'P')} {(s or '').replace(project, 'P')}" for t, n, s in rows]
 
-    def cleanup(self, projects: list[str]) -> None:
-        if self.kind != "redis":
-            return
+    def holds_nothing(self, project: str) -> bool:
+        with sqlite3.connect(self.settings["path"]) as conn:
+            return conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)  # type: ignore[no-any-return]
+
+    def unreachable(self) -> dict[str, Any]:
+        return {"type": "sqlite", "path": str(self.root / "never-published.db")}
+
+
+class RedisBackend(Backend):
+    kind = "redis"
+    rows_per_entity = 1
+
+    def snapshot(self, project: str) -> dict[Any, Any]:
         client = redis_client()
-        for project in projects:
+        suffix = project.encode()
+        keys = list(client.scan_iter(match=b"*" + suffix, count=1_000))
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+            pipe.ttl(key)
+        replies = pipe.execute()
+        return {key[: -len(suffix)]: (replies[2 * i], replies[2 * i + 1]) for i, key in enumerate(keys)}
+
+    def structure(self, project: str) -> set[int]:
+        return {ttl for _, ttl in self.snapshot(project).values()}
+
+    def holds_nothing(self, project: str) -> bool:
+        return self.snapshot(project) == {}
+
+    def unreachable(self) -> dict[str, Any]:
+        return {"type": "redis", "connection_string": f"127.0.0.1:{free_port()}"}
+
+    def cleanup(self) -> None:
+        client = redis_client()
+        for project in self.projects:
             keys = list(client.scan_iter(match=b"*" + project.encode(), count=1_000))
             if keys:
                 client.unlink(*keys)
@@ -136,24 +193,35 @@ def redis_client() -> Any:
     return redis.Redis(host="127.0.0.1", port=6379, db=3)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(
-    request: pytest.FixtureRequest, tmp_path: Path, platform_config: PlatformConfig
-) -> Iterator[Backend]:
-    # platform_config: prepare_process points Feast's metrics folder at a run-local one.
-    if request.param == "redis":
+def open_backend(kind: str, tmp_path: Path) -> Backend:
+    if kind == "redis":
         import redis
 
         try:
             redis_client().ping()
         except redis.ConnectionError:
             pytest.skip("no Redis at 127.0.0.1:6379")
-        settings: dict[str, Any] = {"type": "redis", "connection_string": REDIS}
-    else:
-        settings = {"type": "sqlite", "path": str(tmp_path / "online.db")}
-    store = Backend(request.param, settings, tmp_path)
+        return RedisBackend({"type": "redis", "connection_string": REDIS}, tmp_path)
+    return SqliteBackend({"type": "sqlite", "path": str(tmp_path / "online.db")}, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, platform_config: PlatformConfig
+) -> Iterator[Backend]:
+    """Each backend in turn: the contract tests run once per backend."""
+    # platform_config: prepare_process points Feast's metrics folder at a run-local one.
+    store = open_backend(request.param, tmp_path)
     yield store
-    store.cleanup(store.projects)
+    store.cleanup()
+
+
+@pytest.fixture
+def redis_backend(tmp_path: Path, platform_config: PlatformConfig) -> Iterator[Backend]:
+    """Redis alone, for the behaviour only Redis has."""
+    store = open_backend("redis", tmp_path)
+    yield store
+    store.cleanup()
 
 
 def project(backend: Backend, role: str) -> str:
@@ -179,7 +247,7 @@ def normalised(values: dict[str, list[Any]]) -> dict[str, list[Any]]:
     return {k: ["NaN" if isinstance(v, float) and v != v else v for v in vs] for k, vs in values.items()}
 
 
-# --- tests -------------------------------------------------------------------------------------
+# --- the contract: every backend --------------------------------------------------------------
 
 
 def test_same_bytes_and_same_online_reads_as_feast(backend: Backend, tmp_path: Path) -> None:
@@ -198,12 +266,10 @@ def test_same_bytes_and_same_online_reads_as_feast(backend: Backend, tmp_path: P
     assert (result.rows, result.rows_read, result.skipped) == (ROWS, ROWS, 0)
     assert lines and f"{ROWS:,}/{ROWS:,} rows read" in lines[-1]
     expected = backend.snapshot(feast_project)
-    assert len(expected) == (ROWS if backend.kind == "redis" else ROWS * len(TABLE.signals))
+    assert len(expected) == ROWS * backend.rows_per_entity
     assert backend.snapshot(our_project) == expected
-    if backend.kind == "sqlite":
-        assert backend.table_sql(our_project) == backend.table_sql(feast_project)
-    else:  # no expiry unless key_ttl_seconds is set, as Feast
-        assert {ttl for _, ttl in expected.values()} == {-1}
+    # The same tables and indexes (SQLite), no expiry unless key_ttl_seconds is set (Redis).
+    assert backend.structure(our_project) == backend.structure(feast_project)
 
     sample = [*ids(ROWS)[:40], "never-published", ids(ROWS)[ROWS - 1]]
     from_feast = online_values(feast, sample)
@@ -211,12 +277,53 @@ def test_same_bytes_and_same_online_reads_as_feast(backend: Backend, tmp_path: P
     assert normalised(online_values(ours, sample)) == normalised(from_feast)
 
 
-def test_field_names_are_feasts_murmur3() -> None:
-    from feast.infra.online_stores.helpers import _mmh3
+def test_reads_return_what_was_written(backend: Backend, tmp_path: Path) -> None:
+    """The backend's own read (serving's) gets the bytes its write (publishing's) stored."""
+    entity_ids = ids(ROWS)
+    partition = make_partition(tmp_path / "day", TABLE, entity_ids, DAY2, seed=11)
+    ours = project(backend, "ours")
+    write_partition(backend.settings, ours, TABLE, partition, batch_rows=100)
+    data = pq.read_table(partition)
+    row_of = {cid: i for i, cid in enumerate(data.column(TABLE.entity.join_key).to_pylist())}
+    wanted = [entity_ids[7], entity_ids[3], "never-published", entity_ids[7], entity_ids[ROWS - 1]]
+    features = [s.name for s in TABLE.signals]
+    never_written = SIGNAL_TABLES["content_engagement"]
+    reads = [ViewRead(TABLE.name, features), ViewRead(never_written.name, [never_written.signals[0].name])]
 
-    for signal in TABLE.signals:
-        assert redis_field(TABLE.name, signal.name) == _mmh3(f"{TABLE.name}:{signal.name}")
-    assert redis_field("v", "çé🎵") == _mmh3("v:çé🎵")
+    store = open_online_store(backend.settings, ours)
+    rows, other = asyncio.run(store.read(TABLE.entity.join_key, wanted, reads))
+    asyncio.run(store.close())
+
+    day_micros = int(DAY2.timestamp() * 1_000_000)
+    assert rows.micros.tolist() == [day_micros, day_micros, MISSING, day_micros, day_micros]
+    assert other.micros.tolist() == [MISSING] * len(wanted) and other.values == [[None] * len(wanted)]
+    picked = [row_of.get(cid, 0) for cid in wanted]
+    found = rows.micros != MISSING
+    decoded = decode_values([s.dtype for s in TABLE.signals], rows.values, np.tile(found, len(features)))
+    compared = 0
+    for f, signal in enumerate(TABLE.signals):
+        stored = rows.values[f]
+        assert stored[2] is None  # the unknown id
+        written = data.column(signal.name).to_pylist()
+        for i, row in enumerate(picked):
+            if i == 2:
+                continue
+            value = written[row]
+            if value is None or value != value:  # null, NaN: stored as an empty ValueProto
+                assert not stored[i] and not decoded.stored[f * len(wanted) + i], (signal.name, value)
+            else:
+                assert decoded.columns[f][i] == value, (signal.name, value, decoded.columns[f][i])
+                compared += 1
+    assert compared > len(TABLE.signals) * 2
+
+
+def test_an_unreachable_store_is_unavailable(backend: Backend) -> None:
+    store = open_online_store(backend.unreachable(), "nowhere")
+    with pytest.raises(StoreUnavailable, match=r"online store .* (unavailable|does not exist)"):
+        asyncio.run(
+            store.read(TABLE.entity.join_key, ["c1"], [ViewRead(TABLE.name, [TABLE.signals[0].name])])
+        )
+    asyncio.run(store.close())
 
 
 def test_skip_if_not_newer_keeps_newer_values(backend: Backend, tmp_path: Path) -> None:
@@ -245,21 +352,6 @@ def test_skip_if_not_newer_keeps_newer_values(backend: Backend, tmp_path: Path) 
     assert (again.rows, again.skipped) == (0, len(current_ids))
 
 
-def test_skip_rule_matches_feasts_own_writes(backend: Backend, tmp_path: Path) -> None:
-    """Redis only: Feast itself applies the rule there (its SQLite store overwrites regardless)."""
-    if backend.kind != "redis":
-        pytest.skip("Feast's SQLite store has no timestamp rule to compare with")
-    older = make_partition(tmp_path / "older", TABLE, ids(60), DAY2, seed=5)
-    newest = make_partition(tmp_path / "newest", TABLE, ids(30), DAY3, seed=6)
-    feast_project, ours = project(backend, "feast"), project(backend, "ours")
-    feast = feast_store(backend, feast_project, newest)
-    feast.write_to_online_store(TABLE.name, pq.read_table(newest).to_pandas())
-    feast.write_to_online_store(TABLE.name, pq.read_table(older).to_pandas())
-    write_partition(backend.settings, ours, TABLE, newest)
-    write_partition(backend.settings, ours, TABLE, older, skip_if_not_newer=True)
-    assert backend.snapshot(ours) == backend.snapshot(feast_project)
-
-
 def test_writing_a_partition_twice_changes_nothing(backend: Backend, tmp_path: Path) -> None:
     partition = make_partition(tmp_path / "day", TABLE, ids(ROWS), DAY2, seed=7, files=3)
     ours = project(backend, "ours")
@@ -268,24 +360,6 @@ def test_writing_a_partition_twice_changes_nothing(backend: Backend, tmp_path: P
     again = write_partition(backend.settings, ours, TABLE, partition, batch_rows=37)
     assert again.rows == ROWS
     assert backend.snapshot(ours) == first
-
-
-def test_other_views_fields_on_the_same_entity_survive(backend: Backend, tmp_path: Path) -> None:
-    """Redis keeps every view of an entity in one hash: HSET must add fields, never replace."""
-    if backend.kind != "redis":
-        pytest.skip("SQLite keeps one table per view")
-    other = SIGNAL_TABLES["content_engagement"]
-    assert other.entity == TABLE.entity
-    ours = project(backend, "ours")
-    write_partition(
-        backend.settings, ours, other, make_partition(tmp_path / "e", other, ids(20), DAY2, seed=8)
-    )
-    write_partition(
-        backend.settings, ours, TABLE, make_partition(tmp_path / "m", TABLE, ids(20), DAY2, seed=9)
-    )
-    fields = next(iter(backend.snapshot(ours).values()))[0]
-    assert f"_ts:{other.name}".encode() in fields and f"_ts:{TABLE.name}".encode() in fields
-    assert len(fields) == len(other.signals) + len(TABLE.signals) + 2
 
 
 @pytest.mark.parametrize(
@@ -317,8 +391,59 @@ def test_a_bad_partition_fails_clearly_and_writes_nothing(
     ours = project(backend, "ours")
     with pytest.raises(PartitionError, match=message.replace("(", r"\(").replace(")", r"\)")):
         write_partition(backend.settings, ours, TABLE, partition, batch_rows=16)
-    if backend.kind == "redis":
-        assert backend.snapshot(ours) == {}
-    else:
-        with sqlite3.connect(backend.settings["path"]) as conn:
-            assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+    assert backend.holds_nothing(ours)
+
+
+# --- Feast's format ----------------------------------------------------------------------------
+
+
+def test_entity_keys_and_field_names_are_feasts() -> None:
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.infra.online_stores.helpers import _mmh3
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    for signal in TABLE.signals:
+        assert redis_field(TABLE.name, signal.name) == _mmh3(f"{TABLE.name}:{signal.name}")
+    assert redis_field("v", "çé🎵") == _mmh3("v:çé🎵")
+    samples = ["c000001", "ç-日本-🎵", "", "c" * 300]
+    feasts = [
+        serialize_entity_key(EntityKey(join_keys=["content_id"], entity_values=[Value(string_val=s)]), 3)
+        for s in samples
+    ]
+    assert [entity_key("content_id", s) for s in samples] == feasts
+    assert entity_keys("content_id", pa.array(samples)).to_pylist() == feasts
+
+
+# --- Redis alone -------------------------------------------------------------------------------
+
+
+def test_skip_rule_matches_feasts_own_writes(redis_backend: Backend, tmp_path: Path) -> None:
+    """Feast itself applies the rule in Redis (its SQLite store overwrites regardless)."""
+    backend = redis_backend
+    older = make_partition(tmp_path / "older", TABLE, ids(60), DAY2, seed=5)
+    newest = make_partition(tmp_path / "newest", TABLE, ids(30), DAY3, seed=6)
+    feast_project, ours = project(backend, "feast"), project(backend, "ours")
+    feast = feast_store(backend, feast_project, newest)
+    feast.write_to_online_store(TABLE.name, pq.read_table(newest).to_pandas())
+    feast.write_to_online_store(TABLE.name, pq.read_table(older).to_pandas())
+    write_partition(backend.settings, ours, TABLE, newest)
+    write_partition(backend.settings, ours, TABLE, older, skip_if_not_newer=True)
+    assert backend.snapshot(ours) == backend.snapshot(feast_project)
+
+
+def test_other_views_fields_on_the_same_entity_survive(redis_backend: Backend, tmp_path: Path) -> None:
+    """Redis keeps every view of an entity in one hash: HSET must add fields, never replace."""
+    backend = redis_backend
+    other = SIGNAL_TABLES["content_engagement"]
+    assert other.entity == TABLE.entity
+    ours = project(backend, "ours")
+    write_partition(
+        backend.settings, ours, other, make_partition(tmp_path / "e", other, ids(20), DAY2, seed=8)
+    )
+    write_partition(
+        backend.settings, ours, TABLE, make_partition(tmp_path / "m", TABLE, ids(20), DAY2, seed=9)
+    )
+    fields = next(iter(backend.snapshot(ours).values()))[0]
+    assert f"_ts:{other.name}".encode() in fields and f"_ts:{TABLE.name}".encode() in fields
+    assert len(fields) == len(other.signals) + len(TABLE.signals) + 2

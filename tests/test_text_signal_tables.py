@@ -16,7 +16,6 @@ from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_EMBEDDING, EMBEDDING_DIMENSION, Decision, Signal
 from content_signals.errors import SignalsError
-from content_signals.feature_repo.online_write import encode_values
 from content_signals.jobs import content_embedding, content_safety
 from content_signals.jobs.runner import check_all_inputs, run_many
 from content_signals.layout import DataLayout
@@ -24,6 +23,7 @@ from content_signals.models.networks import CARD_FILE, TextClassifierHead, load_
 from content_signals.models.registry import default_version
 from content_signals.models.text_encoder import shared_encoder
 from content_signals.serving.scoring import decisions
+from content_signals.storage_format import encode_values
 from content_signals.text import normalise_text, text_of
 
 
