@@ -43,19 +43,6 @@ from content_signals.definitions import CREATED_TIMESTAMP, ENTITY_TIMESTAMP, DTy
 from content_signals.errors import SignalsError
 from content_signals.feature_repo.online_stores import open_online_store
 
-# Kept importable here for bench/bench_serving.py until it imports them from their new homes.
-from content_signals.feature_repo.online_stores.redis import parse_redis_connection_string
-from content_signals.storage_format import redis_field, timestamp_nanos
-
-__all__ = [
-    "OnlineWriteResult",
-    "PartitionError",
-    "parse_redis_connection_string",
-    "redis_field",
-    "timestamp_nanos",
-    "write_partition",
-]
-
 _REPORT_EVERY_S = 2.0
 
 

@@ -17,12 +17,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from content_signals.config import PlatformConfig
+from content_signals.feature_repo.online_stores import OnlineStore, configured_online_store
 from content_signals.serving.auth import Authorizer
 from content_signals.serving.catalog import CatalogCache, load_catalog
 from content_signals.serving.data_plane import FeatureDataPlane
 from content_signals.serving.grpc_service import SERVICE_NAME, ContentSignalsServicer, service_handler
 from content_signals.serving.metrics import serving_metrics
-from content_signals.serving.online_store import OnlineStore, RedisOnlineStore, SqliteOnlineStore
 from content_signals.serving.scoring import ModelVersions
 from content_signals.serving.scoring_plane import ModelRunner, ScoringPlane
 
@@ -30,19 +30,6 @@ logger = logging.getLogger("content_signals.serving")
 
 # Large responses (1,000 ids x 50 features) stay far below this; it bounds what a client can send.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-
-
-def online_store(config: PlatformConfig) -> OnlineStore:
-    """The direct reader for the configured Feast online store."""
-    store = config.feast.online_store
-    if store.type == "redis":
-        return RedisOnlineStore(
-            store.connection_string,
-            config.feast.project,
-            config.serving.online_store_connections,
-            config.serving.online_store_timeout_s,
-        )
-    return SqliteOnlineStore(config.resolve(store.path), config.feast.project)
 
 
 @dataclass
@@ -82,7 +69,7 @@ async def start_server(
     store = feature_store(config)
     catalog = CatalogCache(lambda: load_catalog(store), float(config.feast.registry.cache_ttl_seconds))
     catalog.start()
-    reader = online_store(config)
+    reader = configured_online_store(config)
     metrics = serving_metrics()
     if settings.metrics_port:
         from prometheus_client import start_http_server

@@ -17,10 +17,11 @@ class Floor:
     def __init__(self, config: Any, refs: list[str]) -> None:
         import redis
 
-        from content_signals.feature_repo.online_write import parse_redis_connection_string, redis_field
+        from content_signals.feature_repo.online_stores.redis import parse_redis_connection_string
         from content_signals.feature_repo.repo import feature_store
         from content_signals.serving.catalog import load_catalog
         from content_signals.serving.catalog import lookup_signal as lookup
+        from content_signals.storage_format import redis_field, redis_timestamp_field
 
         host, port, kwargs = parse_redis_connection_string(config.feast.online_store.connection_string)
         self.client = redis.Redis(host=host, port=port, **kwargs)
@@ -37,13 +38,13 @@ class Floor:
         self.lookup = lookup(self.creator_key) if self.creator else ("", "")
         self.types = {v: catalog.views[v].features for v in by_view}
         self.fields = {
-            key: [f for v, fs in views for f in [*(redis_field(v, n) for n in fs), f"_ts:{v}".encode()]]
+            key: [f for v, fs in views for f in [*(redis_field(v, n) for n in fs), redis_timestamp_field(v)]]
             for key, views in (("content", self.content), ("creator", self.creator))
         }
         self._ts: dict[bytes, int] = {}
 
     def _micros(self, serialized: bytes | None) -> int:
-        from content_signals.feature_repo.online_write import timestamp_nanos
+        from content_signals.storage_format import timestamp_nanos
 
         if not serialized:
             return -1
@@ -53,7 +54,7 @@ class Floor:
         return found
 
     def _hmget(self, join_key: str, ids: list[str], fields: list[bytes]) -> list[Any]:
-        from content_signals.serving.online_store import entity_key
+        from content_signals.storage_format import entity_key
 
         pipe = self.client.pipeline(transaction=False)
         for eid in ids:

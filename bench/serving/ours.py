@@ -18,9 +18,13 @@ from bench.serving.timing import cpu_seconds, redis_pids
 # Frames of these files (of ours) are the ones the py-spy summary prints.
 OUR_MODULES = (
     "(grpc_service.py)",
+    "(scoring_plane.py)",
     "(data_plane.py)",
     "(decoding.py)",
-    "(online_store.py)",
+    "(storage_format.py)",
+    "(redis.py)",
+    "(sqlite.py)",
+    "(resp.py)",
     "(catalog.py)",
     "(wire.py)",
 )

@@ -27,7 +27,7 @@ from bench.serving.common import (
 def flush(connection_string: str) -> None:
     import redis
 
-    from content_signals.feature_repo.online_write import parse_redis_connection_string
+    from content_signals.feature_repo.online_stores.redis import parse_redis_connection_string
 
     host, port, kwargs = parse_redis_connection_string(connection_string)
     client = redis.Redis(host=host, port=port, **kwargs)
