@@ -17,7 +17,7 @@ from content_signals.config import PlatformConfig, load_config
 from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models.evaluation import build_model_card
+from content_signals.models.cards import build_model_card
 from content_signals.models.networks import (
     TEST_PREDICTIONS_FILE,
     TEXT_CLASSIFIER,

@@ -351,7 +351,7 @@ def evaluate(
     version: Annotated[str | None, typer.Option(help="Version (default: the newest).")] = None,
 ) -> None:
     """Write a model card (JSON + HTML with plots) from the version's held-out predictions."""
-    from content_signals.models.evaluation import build_model_card
+    from content_signals.models.cards import build_model_card
 
     layout = DataLayout(config_of(ctx).data_dir)
     build_model_card(layout.models_root, layout.model_cards_root, model, version, progress=say)
