@@ -269,8 +269,8 @@ def training_set(
 @train_app.command("engagement")
 def train_engagement(ctx: typer.Context, day: DateOption = None) -> None:
     """Train the engagement model on features as of the end of --date; labels from the next 7 days."""
-    from content_signals.models.engagement import check_trainable
-    from content_signals.models.engagement import train_engagement as train
+    from content_signals.jobs.engagement_training import check_trainable
+    from content_signals.jobs.engagement_training import train_engagement as train
     from content_signals.spark import spark_session
 
     config = config_of(ctx)
