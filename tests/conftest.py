@@ -113,8 +113,8 @@ def pipeline(platform_config: PlatformConfig, layout: DataLayout, spark, gate) -
     """Two validated, published days of every signal table, a trained engagement model and a small
     safety model (trained first: the content_safety job scores with it)."""
     from content_signals.feature_repo.publishing import publish
+    from content_signals.jobs.engagement_training import train_engagement
     from content_signals.jobs.runner import JOBS, run_many
-    from content_signals.models.engagement import train_engagement
     from content_signals.models.safety import load_labelled_texts, train_safety
     from content_signals.synthetic import GenerationSpec, write_catalogue
 

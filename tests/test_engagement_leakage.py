@@ -14,8 +14,8 @@ from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_ENGAGEMENT, ENTITY_TIMESTAMP
 from content_signals.feature_repo.training_sets import ViewRequest, build_training_set
+from content_signals.jobs.engagement_training import train_engagement
 from content_signals.layout import DataLayout
-from content_signals.models.engagement import train_engagement
 from content_signals.models.networks import TEST_PREDICTIONS_FILE
 from tests.conftest import Pipeline
 

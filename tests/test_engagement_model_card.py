@@ -16,14 +16,9 @@ import pandas as pd
 import pytest
 
 from content_signals.errors import SignalsError
+from content_signals.models.cards import ModelCardReport, build_model_card
 from content_signals.models.engagement import CLASSES, MODEL_NAME, held_out_metrics
-from content_signals.models.evaluation import (
-    CREATOR_SIZE_BANDS,
-    UNKNOWN,
-    ModelCardReport,
-    band_labels,
-    build_model_card,
-)
+from content_signals.models.evaluation import CREATOR_SIZE_BANDS, UNKNOWN, band_labels
 from content_signals.models.networks import TEST_PREDICTIONS_FILE, ModelCard, load_model, save_model
 from content_signals.models.registry import promote, promoted_version, read_card, stored_versions
 from content_signals.partitions import partition_timestamp
@@ -34,13 +29,13 @@ from tests.conftest import Pipeline
 pytestmark = pytest.mark.slow
 SIGNALS = str(Path(sys.executable).parent / "signals")
 SLICES = ("content type", "language", "creator size band")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "test-output" / "quality_model_card.png"
+SCREENSHOT = Path(__file__).resolve().parents[1] / "test-output" / "engagement_model_card.png"
 PROBABILITIES = [f"p_{c}" for c in CLASSES]
 
 
 @pytest.fixture(scope="module")
 def trained(pipeline: Pipeline) -> tuple[ModelCard, pd.DataFrame]:
-    """The pipeline's quality version (trained once per session) and its held-out predictions."""
+    """The pipeline's engagement version (trained once per session) and its held-out predictions."""
     model_root = pipeline.layout.model_dir(MODEL_NAME)
     version = stored_versions(model_root)[-1]
     return read_card(model_root, version), pd.read_parquet(model_root / version / TEST_PREDICTIONS_FILE)
@@ -68,7 +63,7 @@ def test_training_stores_held_out_predictions_with_slices(trained: tuple[ModelCa
     assert predictions["content_id"].is_unique
     assert set(predictions["label"]) == {0, 1}
     np.testing.assert_allclose(predictions[PROBABILITIES].sum(axis=1), 1.0, atol=1e-6)
-    # The gate metrics promotion reads all exist on a quality card.
+    # The gate metrics promotion reads all exist on an engagement card.
     for metric in ("test_weighted_f1", "test_macro_f1", "validation_roc_auc", "test_macro_roc_auc"):
         assert np.isfinite(card.metrics[metric]), metric
     assert card.metrics["validation_roc_auc"] == pytest.approx(card.metrics["test_macro_roc_auc"])
@@ -168,7 +163,7 @@ def test_the_html_card_embeds_its_plots(report: ModelCardReport) -> None:
 
 def test_the_card_renders_in_a_real_browser(report: ModelCardReport) -> None:
     def inspect(page: Any) -> None:
-        assert page.locator("h1").inner_text() == f"Model card: quality {report.card['version']}"
+        assert page.locator("h1").inner_text() == f"Model card: {MODEL_NAME} {report.card['version']}"
         assert page.locator("img").count() == 2
         for slice_name in SLICES:
             assert page.locator("th", has_text=slice_name).count() >= 1
@@ -183,7 +178,7 @@ def _inverted(predictions: pd.DataFrame) -> pd.DataFrame:
     return worse
 
 
-def test_promote_refuses_a_worse_quality_version_and_the_card_compares_them(
+def test_promote_refuses_a_worse_engagement_version_and_the_card_compares_them(
     pipeline: Pipeline, trained: tuple[ModelCard, pd.DataFrame], tmp_path: Path
 ) -> None:
     """v2 has the same network but reversed held-out scores, its card metrics computed from them as
@@ -225,7 +220,7 @@ def test_promote_refuses_a_worse_quality_version_and_the_card_compares_them(
 def test_a_version_trained_before_cards_is_named_not_crashed_on(
     trained: tuple[ModelCard, pd.DataFrame], pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    """Quality versions stored before this card existed have no classes and no predictions."""
+    """Engagement versions stored before this card existed have no classes and no predictions."""
     card, predictions = trained
     _, network = load_model(pipeline.layout.model_dir(MODEL_NAME) / card.version)
     root = tmp_path / "models" / MODEL_NAME

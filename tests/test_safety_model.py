@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import f1_score
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score
 
 from content_signals.config import PlatformConfig, load_config
 from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models.evaluation import build_model_card
+from content_signals.models.cards import build_model_card
 from content_signals.models.networks import (
     TEST_PREDICTIONS_FILE,
     TEXT_CLASSIFIER,
@@ -110,8 +110,32 @@ def test_training_on_a_slice_beats_the_majority_class_and_is_recorded(
     labels = np.repeat(np.arange(3), [sum(row) for row in result.confusion])
     majority = f1_score(labels, np.full_like(labels, np.bincount(labels).argmax()), average="weighted")
     assert result.test_metrics["weighted_f1"] > majority + 0.05
-    for key in ("macro_f1", "hate_f1", "offensive_recall", "neither_precision", "macro_roc_auc"):
-        assert 0.0 <= card.metrics[f"test_{key}"] <= 1.0
+
+    # The recorded test metrics are exactly scikit-learn's on the stored predictions of the fixed
+    # test split (not merely plausible numbers), and the confusion matrix is theirs too.
+    stored = pd.read_parquet(result.path / TEST_PREDICTIONS_FILE)
+    corpus = load_labelled_texts(DAVIDSON, limit=900)
+    np.testing.assert_array_equal(stored["row"], held_out_split(corpus.labels).test)
+    np.testing.assert_array_equal(stored["label"], corpus.labels[stored["row"]])
+    truth = stored["label"].to_numpy()
+    probabilities = stored[[f"p_{c}" for c in CLASSES]].to_numpy()
+    predicted = probabilities.argmax(axis=1)
+    assert confusion_matrix(truth, predicted, labels=[0, 1, 2]).tolist() == result.confusion
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=[0, 1, 2], zero_division=0
+    )
+    expected = {
+        "weighted_f1": float(np.average(f1, weights=support)),
+        "macro_f1": float(f1.mean()),
+        "hate_f1": float(f1[CLASSES.index("hate")]),
+        "offensive_recall": float(recall[CLASSES.index("offensive")]),
+        "neither_precision": float(precision[CLASSES.index("neither")]),
+        "hate_support": float(support[CLASSES.index("hate")]),
+        "accuracy": float((predicted == truth).mean()),
+        "macro_roc_auc": float(roc_auc_score(truth, probabilities, multi_class="ovr", average="macro")),
+    }
+    for key, value in expected.items():
+        assert card.metrics[f"test_{key}"] == pytest.approx(value, abs=1e-9), key
 
 
 def test_the_saved_head_reloads_and_predicts_the_same(trained: tuple[PlatformConfig, SafetyTraining]) -> None:
@@ -181,7 +205,15 @@ def test_the_model_card_agrees_with_training_and_renders_in_a_browser(
     for key in ("weighted_f1", "macro_f1", "accuracy", "macro_roc_auc"):
         assert evaluation[key] == pytest.approx(result.card.metrics[f"test_{key}"], abs=1e-9)
     assert evaluation["confusion_matrix"] == result.confusion
-    assert 0.0 <= evaluation["expected_calibration_error"] <= 1.0
+    # Calibration: each reliability bin's mean confidence lies in its tenth of [0, 1], the bins
+    # cover every test text, and the ECE is their size-weighted confidence-accuracy gap.
+    curve, n = evaluation["reliability"], evaluation["n"]
+    assert sum(point["n"] for point in curve) == n
+    for point in curve:
+        assert point["bin"] / 10 <= point["confidence"] <= (point["bin"] + 1) / 10, point
+    assert evaluation["expected_calibration_error"] == pytest.approx(
+        sum(p["n"] / n * abs(p["confidence"] - p["accuracy"]) for p in curve), abs=1e-12
+    )
     assert sum(s["n"] for s in evaluation["slices"]["text length"].values()) == evaluation["n"]
     assert evaluation["policy"]["automation_rate"] == pytest.approx(
         result.card.metrics["test_policy_automation_rate"]

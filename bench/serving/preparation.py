@@ -74,9 +74,9 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
     from content_signals.expectations.gate import quality_gate
     from content_signals.expectations.history import open_history
     from content_signals.feature_repo.publishing import publish
+    from content_signals.jobs.engagement_training import train_engagement
     from content_signals.jobs.runner import run_many
     from content_signals.layout import DataLayout
-    from content_signals.models.engagement import train_engagement
     from content_signals.spark import spark_session
     from content_signals.synthetic import GenerationSpec, write_catalogue
 

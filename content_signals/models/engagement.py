@@ -1,9 +1,12 @@
-"""Train the ``quality`` model: will an item be played more than the median item next week?
+"""The ``engagement`` model: will an item be played more than the median item next week?
 
-Features come from a point-in-time training set (:mod:`content_signals.feature_repo.training_sets`) of the
-``ranking_v1`` service, as the Feast registry holds it, as of the end of the training date; the
-label is computed from listening events strictly after that moment (the following 7 days), so no
-feature can contain information about the label.
+This module is the model kind itself, trained on an in-memory training frame: one row per item with
+its features as of the end of the training date (the ``ranking_v1`` service, point in time), its
+plays in the following :data:`LABEL_DAYS` days and the slice columns of its card. Building that
+frame from the feature store and the listening events is the job layer's
+(:mod:`content_signals.jobs.engagement_training`), so the model lifecycle reads no engine and no
+store. The label counts only events strictly after the feature time, so no feature can contain
+information about it.
 
 A fixed 20% of items (by a hash of the id) is held out: the network never trains on them and no
 choice is made on them, so they are this model's test split. Their predictions are stored with the
@@ -17,19 +20,15 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 from scipy.stats import rankdata
 
-from content_signals.config import PlatformConfig
-from content_signals.definitions import ENTITY_TIMESTAMP, SIGNAL_TABLES
+from content_signals.definitions import SIGNAL_TABLES
 from content_signals.errors import SignalsError
-from content_signals.feature_repo.training_sets import build_training_set, feature_service_views
-from content_signals.layout import DataLayout
 from content_signals.models.evaluation import (
     CREATOR_SIZE_BANDS,
     band_labels,
@@ -47,8 +46,6 @@ from content_signals.partitions import partition_timestamp
 
 MODEL_NAME = "engagement"
 FEATURE_SERVICE = "ranking_v1"
-# The tables behind FEATURE_SERVICE: each needs a validated partition for the training date.
-FEATURE_TABLES = ("content_engagement", "content_metadata", "content_audio", "creator_profile")
 LABEL_DAYS = 7
 HIDDEN_UNITS = [32, 16]
 TARGET = "1 when the item's plays in the 7 days after the feature timestamp exceed the median item's, else 0"
@@ -56,6 +53,11 @@ TARGET = "1 when the item's plays in the 7 days after the feature timestamp exce
 # treat this binary model like any classifier. Serving reads only the positive-class probability.
 CLASSES = ("not_above_median", "above_median")
 HELD_OUT_SPLIT = "items with crc32(content_id) % 5 == 0 (20%): never trained on, nothing chosen on them"
+# What a training frame holds besides the features: the item, its plays in the label's window, and
+# what the card slices on (the catalogue's content type, ``content_metadata.language`` and the
+# creator's ``catalogue_size``, all as known at the feature time).
+PLAYS_COLUMN = "future_plays"
+FRAME_COLUMNS = ("content_id", PLAYS_COLUMN, "content_type", "language", "catalogue_size")
 
 
 @dataclass(frozen=True)
@@ -75,40 +77,9 @@ def numeric_features(feature_service_views: list[tuple[str, list[str]]]) -> list
     return names
 
 
-def _label_days(day: date) -> list[date]:
+def label_days(day: date) -> list[date]:
+    """The days whose listening events label features as of the end of ``day``."""
     return [day + timedelta(days=i) for i in range(1, LABEL_DAYS + 1)]
-
-
-def check_trainable(layout: DataLayout, day: date) -> None:
-    """Raise unless the features and the label's events for ``day`` exist (no engine needed)."""
-    for table in FEATURE_TABLES:
-        if not layout.signal_partition(table, day).exists():
-            raise SignalsError(
-                f"no validated {table} partition for {day.isoformat()}: "
-                f"run `signals jobs run {table} --date {day.isoformat()}` first"
-            )
-    missing = [d.isoformat() for d in _label_days(day) if not layout.events_partition(d).exists()]
-    if missing:
-        raise SignalsError(
-            f"cannot label {day.isoformat()}: listening events for the following {LABEL_DAYS} days "
-            f"are needed and {', '.join(missing)} are missing"
-        )
-
-
-def future_plays(spark: SparkSession, layout: DataLayout, day: date) -> pd.DataFrame:
-    """Plays per item in the ``LABEL_DAYS`` days after ``day`` (the label's raw material)."""
-    label_days = _label_days(day)
-    events = spark.read.parquet(*[str(layout.events_partition(d)) for d in label_days])
-    content = spark.read.parquet(str(layout.content_path)).select("content_id")
-    plays = events.groupBy("content_id").agg(F.count(F.lit(1)).alias("future_plays"))
-    joined = content.join(plays, "content_id", "left").fillna(0, subset=["future_plays"])
-    return joined.toPandas()
-
-
-def catalogue_content_types(spark: SparkSession, layout: DataLayout) -> pd.DataFrame:
-    """Each item's content type, a slice of the model card. It is a fixed attribute of an item (a
-    track never becomes an episode) and no signal carries it, so the catalogue is the source."""
-    return spark.read.parquet(str(layout.content_path)).select("content_id", "content_type").toPandas()
 
 
 def slice_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -124,8 +95,9 @@ def slice_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def held_out_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """The card's metrics on the held-out items: ``test_*`` as the safety model reports them (what
-    the promotion gates read), and the older ``validation_*`` names that earlier quality versions
-    carry (the same held-out items), so a new version still compares with them."""
+    the promotion gates read), and the older ``validation_*`` names that earlier versions carry (the
+    same held-out items; the model was then called ``quality``), so a new version still compares
+    with them."""
     scores = probabilities[:, CLASSES.index("above_median")]
     metrics = {f"test_{k}": v for k, v in flat_metrics(labels, probabilities, list(CLASSES)).items()}
     metrics["validation_roc_auc"] = roc_auc(labels, scores)
@@ -147,58 +119,72 @@ def _in_validation(content_id: str) -> bool:
     return zlib.crc32(content_id.encode()) % 5 == 0
 
 
-def train_engagement(
-    config: PlatformConfig,
-    spark: SparkSession,
-    day: date,
-    progress: Callable[[str], None] = lambda _line: None,
-    epochs: int = 300,
-    seed: int = 0,
-) -> TrainingResult:
-    layout = DataLayout(config.data_dir)
-    check_trainable(layout, day)
-    labels = future_plays(spark, layout, day)
-    feature_time = partition_timestamp(day)
-    entity_df = pd.DataFrame(
-        {"content_id": labels["content_id"], ENTITY_TIMESTAMP: pd.Timestamp(feature_time)}
-    )
-    views = feature_service_views(config, FEATURE_SERVICE).views
-    features = numeric_features([(v.table.name, list(v.features)) for v in views])
-    progress(
-        f"training set: {len(entity_df):,} items as of {feature_time.isoformat()}, "
-        f"{len(features)} features from {FEATURE_SERVICE}"
-    )
-    frame: pd.DataFrame = build_training_set(
-        spark, layout, spark.createDataFrame(entity_df), views, progress=progress
-    ).toPandas()
-    if len(frame) != len(entity_df):
-        raise SignalsError(f"training set has {len(frame)} rows for {len(entity_df)} entities")
-    frame = frame.merge(labels, on="content_id", how="inner").merge(
-        catalogue_content_types(spark, layout), on="content_id", how="left"
-    )
-    target = (frame["future_plays"] > frame["future_plays"].median()).astype(np.float32).to_numpy()
+@dataclass(frozen=True)
+class Standardisation:
+    """Per-feature mean and spread of the training frame; serving applies the same (from the card)."""
 
-    values = frame[features].astype("float64").to_numpy()
-    means = np.nanmean(values, axis=0)
-    stds = np.nanstd(values, axis=0)
-    stds = np.where(stds > 0, stds, 1.0)
-    standardised = np.nan_to_num((values - means) / stds, nan=0.0).astype(np.float32)
+    means: np.ndarray
+    stds: np.ndarray
 
-    validation = frame["content_id"].map(_in_validation).to_numpy()
-    x_train, y_train = torch.from_numpy(standardised[~validation]), torch.from_numpy(target[~validation])
+    @classmethod
+    def fit(cls, values: np.ndarray) -> Standardisation:
+        stds = np.nanstd(values, axis=0)
+        return cls(means=np.nanmean(values, axis=0), stds=np.where(stds > 0, stds, 1.0))
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Standardised values; a missing value becomes 0, the mean."""
+        return np.nan_to_num((values - self.means) / self.stds, nan=0.0).astype(np.float32)
+
+
+def fit_network(
+    x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, progress: Callable[[str], None]
+) -> EngagementNet:
+    """Full-batch Adam on the binary cross-entropy; seeded, so the same data gives the same weights."""
     torch.manual_seed(seed)
-    network = EngagementNet(len(features), HIDDEN_UNITS)
+    network = EngagementNet(x.shape[1], HIDDEN_UNITS)
     optimiser = torch.optim.Adam(network.parameters(), lr=0.01)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     for epoch in range(1, epochs + 1):
         optimiser.zero_grad()
-        loss = loss_fn(network(x_train), y_train)
+        loss = loss_fn(network(x), y)
         loss.backward()
         optimiser.step()
         if epoch % 100 == 0 or epoch == epochs:
             progress(f"epoch {epoch}/{epochs}: training loss {loss.item():.4f}")
-
     network.eval()
+    return network
+
+
+def train_on_frame(
+    frame: pd.DataFrame,
+    features: list[str],
+    day: date,
+    model_root: Path,
+    progress: Callable[[str], None] = lambda _line: None,
+    epochs: int = 300,
+    seed: int = 0,
+) -> TrainingResult:
+    """Train, evaluate on the held-out items and save a new version under ``model_root``.
+
+    ``frame`` has one row per item: :data:`FRAME_COLUMNS` and ``features``, the features as of the
+    end of ``day`` and the plays counted over :func:`label_days`.
+    """
+    missing = [c for c in (*FRAME_COLUMNS, *features) if c not in frame.columns]
+    if missing:
+        raise SignalsError(f"the {MODEL_NAME} training frame lacks column(s) {', '.join(missing)}")
+    target = (frame[PLAYS_COLUMN] > frame[PLAYS_COLUMN].median()).astype(np.float32).to_numpy()
+    values = frame[features].astype("float64").to_numpy()
+    scaling = Standardisation.fit(values)
+    standardised = scaling.apply(values)
+
+    validation = frame["content_id"].map(_in_validation).to_numpy()
+    network = fit_network(
+        torch.from_numpy(standardised[~validation]),
+        torch.from_numpy(target[~validation]),
+        epochs,
+        seed,
+        progress,
+    )
     with torch.no_grad():
         scores = torch.sigmoid(network(torch.from_numpy(standardised[validation]))).numpy()
     y_val = target[validation].astype(np.int64)
@@ -212,14 +198,14 @@ def train_engagement(
         "training_rows": float((~validation).sum()),
         "positive_rate": float(target.mean()),
     }
-    model_root = layout.model_dir(MODEL_NAME)
+    window = label_days(day)
     card = ModelCard(
         name=MODEL_NAME,
         version=next_version(model_root),
         feature_service=FEATURE_SERVICE,
         features=features,
-        feature_means=[float(v) for v in means],
-        feature_stds=[float(v) for v in stds],
+        feature_means=[float(v) for v in scaling.means],
+        feature_stds=[float(v) for v in scaling.stds],
         hidden_units=HIDDEN_UNITS,
         target=TARGET,
         training_partition=day.isoformat(),
@@ -228,9 +214,9 @@ def train_engagement(
         classes=list(CLASSES),
         evaluation={
             "held_out_split": HELD_OUT_SPLIT,
-            "feature_time": feature_time.isoformat(),
+            "feature_time": partition_timestamp(day).isoformat(),
             # The label's events: the first and last day counted (inclusive).
-            "label_window": [_label_days(day)[0].isoformat(), _label_days(day)[-1].isoformat()],
+            "label_window": [window[0].isoformat(), window[-1].isoformat()],
         },
     )
     held_out = frame.loc[validation]

@@ -1,0 +1,64 @@
+"""CLI commands of the feature store: ``plan``, ``publish`` and ``training-set``."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from content_signals.cli.common import DateOption, config_of, parse_date, say
+from content_signals.config import PlatformConfig
+from content_signals.layout import DataLayout
+
+
+def plan(ctx: typer.Context) -> None:
+    """Show what publishing would change in the Feast registry (Feast's plan, changes only)."""
+    from content_signals.feature_repo.plan import plan as feast_plan
+
+    changes = feast_plan(config_of(ctx))
+    typer.echo("\n".join(changes) if changes else "no changes: the registry matches the signal definitions")
+
+
+def publish(ctx: typer.Context, day: DateOption = None) -> None:
+    """Apply the Feast repo and materialize that date's validated partitions online."""
+    publish_day(config_of(ctx), parse_date(day))
+
+
+def publish_day(config: PlatformConfig, day: date) -> None:
+    """Publish every signal table's validated partition of ``day`` (all checked before Feast starts)."""
+    from content_signals.definitions import SIGNAL_TABLES
+    from content_signals.feature_repo.publishing import check_publishable
+    from content_signals.feature_repo.publishing import publish as publish_partitions
+
+    check_publishable(DataLayout(config.data_dir), day, list(SIGNAL_TABLES))
+    publish_partitions(config, day, progress=say)
+
+
+def training_set(
+    ctx: typer.Context,
+    entities: Annotated[
+        Path, typer.Option(help="Entity rows: CSV or Parquet with join keys and event_timestamp.")
+    ],
+    feature_service: Annotated[str, typer.Option(help="Feature service to retrieve, e.g. ranking_v1.")],
+    out: Annotated[Path, typer.Option(help="Where to write the training set (a Parquet folder).")],
+    labels: Annotated[
+        Path | None, typer.Option(help="Timestamped labels (CSV or Parquet), joined point in time.")
+    ] = None,
+    label_ttl_days: Annotated[
+        float | None, typer.Option(help="Ignore labels older than this at the entity row's time.")
+    ] = None,
+) -> None:
+    """Point-in-time training set: every entity row, each feature as it was known at the row's time."""
+    from content_signals.feature_repo.training_sets import check_training_set_paths, write_training_set
+    from content_signals.spark import spark_session
+
+    config = config_of(ctx)
+    check_training_set_paths(entities, out, labels)
+    ttl = timedelta(days=label_ttl_days) if label_ttl_days is not None else None
+    summary = write_training_set(
+        config, spark_session(config.spark), entities, feature_service, out, labels, ttl, progress=say
+    )
+    worst = sorted(summary.null_share.items(), key=lambda item: -item[1])[:3]
+    say("most often missing: " + ", ".join(f"{name} {share:.0%}" for name, share in worst))
