@@ -52,7 +52,7 @@ def render() -> str:
     lines = [
         "# Signal catalogue",
         "",
-        "Generated from `content_signals/definitions.py` by `scripts/gen_signal_docs.py`; do not edit.",
+        "Generated from `content_signals/definitions/` by `scripts/gen_signal_docs.py`; do not edit.",
         "Every row's event timestamp is the end of its partition date (midnight UTC of the next day).",
         "How to add a signal: [signals.md](signals.md).",
         "",
