@@ -43,6 +43,10 @@ class ModelInput(Protocol):
 
 @dataclass(frozen=True)
 class SignalJob:
+    """A daily job: what it computes (``table``), what it reads (``inputs``), the model it runs if
+    any, and the ``transform`` from those to the table's base frame, over which the runner
+    evaluates the table's signal expressions."""
+
     table: SignalTable
     inputs: tuple[Input, ...]
     # Pure: the inputs (and the model) by name in, the table's base frame out (one row per output
