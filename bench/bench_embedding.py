@@ -1,6 +1,6 @@
 """Text-embedding throughput inside the Spark job against the encoder's raw throughput.
 
-Ours: the Spark job (:func:`jobs.content_embedding.embed_content`) reading synthetic catalogue
+Ours: the Spark job (:func:`content_signals.models.batch_scoring.embed_content`) reading synthetic catalogue
 items from Parquet and writing their embeddings to Parquet, on local Spark with every core.
 Baseline: the same encoder, same texts, same batch size, in one Python process with every core
 (``TextEncoder.encode``, model already loaded). Goal: ours >= 80% of the baseline's texts/s.
@@ -34,7 +34,7 @@ from bench.harness import Row, print_table, write_results
 from content_signals.cli.main import prepare_process
 from content_signals.config import TextEncoderConfig, load_config
 from content_signals.jobs import content_embedding
-from content_signals.jobs.content_embedding import embed_content, encoder_for_spark
+from content_signals.models.batch_scoring import embed_content, encoder_for_spark, spark_encoder
 from content_signals.models.text_encoder import TextEncoder
 from content_signals.spark import spark_session
 from content_signals.synthetic import GenerationSpec, generate_content
@@ -152,8 +152,12 @@ def _daily_job(spark, content: pa.Table, root: Path, config: TextEncoderConfig) 
     """Seconds of the table job with nothing to reuse, then on the next day with a few titles edited."""
     first_day, next_day = date(2026, 1, 1), date(2026, 1, 2)
     started = time.perf_counter()
-    first = content_embedding.compute(
-        spark.read.parquet(str(root / "content.parquet")), None, config, first_day, datetime.now(UTC)
+    first = content_embedding.JOB.compute(
+        first_day,
+        datetime.now(UTC),
+        content=spark.read.parquet(str(root / "content.parquet")),
+        previous=None,
+        encoder=spark_encoder(spark, config),
     )
     first.write.parquet(str(root / "day1"))
     full_s = time.perf_counter() - started
@@ -169,12 +173,12 @@ def _daily_job(spark, content: pa.Table, root: Path, config: TextEncoderConfig) 
     edited_path = root / "content-next.parquet"
     pq.write_table(next_content, edited_path)
     started = time.perf_counter()
-    daily = content_embedding.compute(
-        spark.read.parquet(str(edited_path)),
-        spark.read.parquet(str(root / "day1")),
-        config,
+    daily = content_embedding.JOB.compute(
         next_day,
         datetime.now(UTC),
+        content=spark.read.parquet(str(edited_path)),
+        previous=spark.read.parquet(str(root / "day1")),
+        encoder=spark_encoder(spark, config),
     )
     daily.write.parquet(str(root / "day2"))
     daily_s = time.perf_counter() - started

@@ -27,7 +27,8 @@ from content_signals.cli.main import prepare_process
 from content_signals.config import PlatformConfig, load_config
 from content_signals.expectations.gate import QualityGate, quality_gate
 from content_signals.expectations.profile import profile
-from content_signals.jobs.runner import JOBS, SignalJob, persisted_partition
+from content_signals.jobs.runner import JOBS, build_partition, persisted_partition
+from content_signals.jobs.signal_job import SignalJob
 from content_signals.layout import DataLayout
 from content_signals.spark import spark_session
 from content_signals.synthetic import GenerationSpec, write_catalogue
@@ -80,7 +81,7 @@ def main() -> None:
     }
     try:
         for name, job in ({} if args.gate_only else MEASURED_JOBS).items():
-            inputs = job.check_inputs(layout, day)
+            inputs = _input_files(job, layout, day)
             input_rows = sum(spark.read.parquet(*map(str, paths)).count() for paths in inputs.values())
             # Interleaved, best of three each: neither side gets the warm caches and JIT alone, and
             # one slow run (the page cache, a GC pause) does not decide the figure.
@@ -128,14 +129,14 @@ def _gate(
     rows: list[Row] = []
     details: dict[str, object] = {}
     for name, job in MEASURED_JOBS.items():
-        previous = job.build(spark, layout, day - timedelta(days=1), datetime.now(UTC), job.table)
+        previous = build_partition(spark, layout, job, day - timedelta(days=1), datetime.now(UTC))
         baseline = profile(previous, job.table, day - timedelta(days=1))
         # Best of two on each side: the first table of the run also pays for the JVM's warm-up.
         computes = []
         for attempt in range(2):
             started = time.perf_counter()
             # Cached exactly as run_job caches it for the gate and the write.
-            frame = persisted_partition(job.build(spark, layout, day, datetime.now(UTC), job.table))
+            frame = persisted_partition(build_partition(spark, layout, job, day, datetime.now(UTC)))
             partition_rows = frame.count()
             computes.append(time.perf_counter() - started)
             if attempt == 0:
@@ -182,6 +183,12 @@ def _gate(
     return rows, details
 
 
+def _input_files(job: SignalJob, layout: DataLayout, day: date) -> dict[str, list[Path]]:
+    """The files of every input of ``job`` on ``day`` that is read from files, by input name."""
+    located = {source.name: source.locate(layout, day) for source in job.inputs}
+    return {name: paths for name, paths in located.items() if paths}
+
+
 def _io_floor(spark, inputs: dict[str, list[Path]], out: Path) -> float:  # type: ignore[no-untyped-def]
     """Read every input of the job and write it back unchanged."""
     started = time.perf_counter()
@@ -192,7 +199,7 @@ def _io_floor(spark, inputs: dict[str, list[Path]], out: Path) -> float:  # type
 
 def _job(spark, layout: DataLayout, job: SignalJob, day: date, out: Path) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
-    frame = job.build(spark, layout, day, datetime.now(UTC), job.table)
+    frame = build_partition(spark, layout, job, day, datetime.now(UTC))
     frame.write.mode("overwrite").parquet(str(out))
     return time.perf_counter() - started
 

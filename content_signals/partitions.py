@@ -1,4 +1,5 @@
-"""Writing daily partitions so that no reader ever sees half of one.
+"""Daily partitions: their schema and timestamp, and writing them so that no reader ever sees half
+of one.
 
 A partition is written in full under ``staging/`` and then moved into place with ``rename``, which
 is atomic on a local or POSIX file system. Replacing an existing partition is two renames a few
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame
+from pyspark.sql import types as T
 
+from content_signals.definitions import CREATED_TIMESTAMP, ENTITY_TIMESTAMP, DType, SignalTable
 from content_signals.layout import DataLayout, partition_name
 
 
@@ -105,3 +108,28 @@ def previous_partition(layout: DataLayout, table: str, day: date) -> tuple[date,
         return None
     newest = max(earlier)
     return newest, layout.signal_partition(table, newest)
+
+
+SPARK_TYPES: dict[DType, T.DataType] = {
+    "int64": T.LongType(),
+    "double": T.DoubleType(),
+    "string": T.StringType(),
+    "bool": T.BooleanType(),
+    # Elements may be null as far as the type goes (Parquet reads lists back that way, and Spark
+    # cannot cast that away); the gate checks every vector's length instead.
+    "float_vector": T.ArrayType(T.FloatType(), containsNull=True),
+}
+
+
+def output_schema(table: SignalTable) -> T.StructType:
+    """The exact schema a partition of ``table`` is written with."""
+    fields = [
+        T.StructField(table.entity.join_key, T.StringType(), nullable=False),
+        T.StructField(ENTITY_TIMESTAMP, T.TimestampType(), nullable=False),
+        T.StructField(CREATED_TIMESTAMP, T.TimestampType(), nullable=False),
+    ]
+    fields += [
+        T.StructField(signal.name, SPARK_TYPES[signal.dtype], nullable=signal.nullable)
+        for signal in table.signals
+    ]
+    return T.StructType(fields)

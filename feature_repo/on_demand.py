@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from content_signals.definitions import DType
+
 REQUEST_SOURCE = "upload_text"
 VIEW_NAME = "upload_text_features"
 INPUTS = ("upload_title", "upload_description")
@@ -28,7 +30,7 @@ INPUTS = ("upload_title", "upload_description")
 @dataclass(frozen=True)
 class OutputFeature:
     name: str
-    dtype: str  # int64 | double | bool
+    dtype: DType  # int64 | double | bool
     description: str
 
 

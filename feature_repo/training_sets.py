@@ -38,8 +38,8 @@ from content_signals.definitions import (
     key_lookup,
 )
 from content_signals.errors import SignalsError
-from content_signals.jobs.schema import output_schema
 from content_signals.layout import DataLayout
+from content_signals.partitions import SPARK_TYPES, output_schema
 
 ROW_ID = "_entity_row"
 
@@ -59,9 +59,6 @@ class OnDemandRequest:
     features: tuple[str, ...]
 
 
-_SPARK_TYPES = {"int64": T.LongType(), "double": T.DoubleType(), "bool": T.BooleanType()}
-
-
 def with_on_demand(frame: DataFrame, request: OnDemandRequest) -> DataFrame:
     """Run the request-time view's own pandas function over every row (the online code path)."""
     from content_signals.feature_repo.on_demand import INPUTS, OUTPUTS, VIEW_NAME, upload_text_features
@@ -73,7 +70,7 @@ def with_on_demand(frame: DataFrame, request: OnDemandRequest) -> DataFrame:
         )
     outputs = [o for o in OUTPUTS if o.name in request.features]
     schema = T.StructType(
-        [*frame.schema.fields, *(T.StructField(o.name, _SPARK_TYPES[o.dtype]) for o in outputs)]
+        [*frame.schema.fields, *(T.StructField(o.name, SPARK_TYPES[o.dtype]) for o in outputs)]
     )
     names = [o.name for o in outputs]
 

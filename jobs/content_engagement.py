@@ -9,26 +9,17 @@ happened after its own event timestamp.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from content_signals.config import ModelsConfig
-from content_signals.definitions import (
-    COMPLETION_SHARE,
-    CONTENT_ENGAGEMENT,
-    ENGAGEMENT_WINDOWS,
-    SKIP_MS,
-    SignalTable,
-)
-from content_signals.jobs.inputs import event_window, read_inputs, require
-from content_signals.jobs.schema import compute_partition, events_in_window, timestamp_literal
-from content_signals.layout import DataLayout
+from content_signals.definitions import COMPLETION_SHARE, CONTENT_ENGAGEMENT, ENGAGEMENT_WINDOWS, SKIP_MS
+from content_signals.jobs.inputs import Catalogue, ListeningEvents, PartitionDate
+from content_signals.jobs.schema import events_in_window, timestamp_literal
+from content_signals.jobs.signal_job import SignalJob
 from content_signals.partitions import partition_timestamp
 
-TABLE = CONTENT_ENGAGEMENT
 LONGEST_WINDOW_DAYS = max(ENGAGEMENT_WINDOWS)
 COUNTS = ("plays", "skips", "completions", "saves")
 
@@ -74,27 +65,8 @@ def base(content: DataFrame, events: DataFrame, day: date) -> DataFrame:
     return content.select("content_id").join(per_listener, "content_id", "left").fillna(0, subset=zero_counts)
 
 
-def compute(
-    content: DataFrame, events: DataFrame, day: date, created_at: datetime, table: SignalTable = TABLE
-) -> DataFrame:
-    """The partition for ``day``: one row per catalogue item."""
-    return compute_partition(table, base(content, events, day), day, created_at)
-
-
-def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
-    return {
-        "content": [require(layout.content_path, "catalogue")],
-        "events": event_window(layout, day, LONGEST_WINDOW_DAYS),
-    }
-
-
-def build(
-    spark: SparkSession,
-    layout: DataLayout,
-    day: date,
-    created_at: datetime,
-    table: SignalTable = TABLE,
-    models: ModelsConfig | None = None,  # no model runs in this job
-) -> DataFrame:
-    frames = read_inputs(spark, input_paths(layout, day))
-    return compute(frames["content"], frames["events"], day, created_at, table)
+JOB = SignalJob(
+    CONTENT_ENGAGEMENT,
+    inputs=(Catalogue(), ListeningEvents(days=LONGEST_WINDOW_DAYS), PartitionDate()),
+    transform=base,
+)

@@ -1,26 +1,21 @@
 """The ``content_metadata`` job: what each item is and how well it is described.
 
 :func:`base` is a pure ``DataFrame -> DataFrame`` transform that prepares the columns the signal
-expressions in :data:`content_signals.definitions.CONTENT_METADATA` read; :func:`input_paths` and
-:func:`build` are the I/O edge.
+expressions in :data:`content_signals.definitions.CONTENT_METADATA` read; the runner reads the
+catalogue and evaluates the expressions.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from content_signals.config import ModelsConfig
-from content_signals.definitions import CONTENT_METADATA, SignalTable
-from content_signals.jobs.inputs import require
+from content_signals.definitions import CONTENT_METADATA
+from content_signals.jobs.inputs import Catalogue, PartitionDate
 from content_signals.jobs.lexicon_counts import with_text_stats
-from content_signals.jobs.schema import compute_partition
-from content_signals.layout import DataLayout
-
-TABLE = CONTENT_METADATA
+from content_signals.jobs.signal_job import SignalJob
 
 
 def base(content: DataFrame, day: date) -> DataFrame:
@@ -47,22 +42,4 @@ def base(content: DataFrame, day: date) -> DataFrame:
     )
 
 
-def compute(content: DataFrame, day: date, created_at: datetime, table: SignalTable = TABLE) -> DataFrame:
-    """The partition for ``day``: one row per catalogue item."""
-    return compute_partition(table, base(content, day), day, created_at)
-
-
-def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
-    return {"content": [require(layout.content_path, "catalogue")]}
-
-
-def build(
-    spark: SparkSession,
-    layout: DataLayout,
-    day: date,
-    created_at: datetime,
-    table: SignalTable = TABLE,
-    models: ModelsConfig | None = None,  # no model runs in this job
-) -> DataFrame:
-    content = spark.read.parquet(*map(str, input_paths(layout, day)["content"]))
-    return compute(content, day, created_at, table)
+JOB = SignalJob(CONTENT_METADATA, inputs=(Catalogue(), PartitionDate()), transform=base)

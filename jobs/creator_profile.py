@@ -7,19 +7,16 @@ aggregate those rows per creator.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from content_signals.config import ModelsConfig
-from content_signals.definitions import CREATOR_PROFILE, SignalTable
-from content_signals.jobs.inputs import event_window, read_inputs, require
-from content_signals.jobs.schema import compute_partition, events_in_window
-from content_signals.layout import DataLayout
+from content_signals.definitions import CREATOR_PROFILE
+from content_signals.jobs.inputs import Catalogue, ListeningEvents, PartitionDate
+from content_signals.jobs.schema import events_in_window
+from content_signals.jobs.signal_job import SignalJob
 
-TABLE = CREATOR_PROFILE
 ENGAGEMENT_DAYS = 7
 
 
@@ -50,27 +47,8 @@ def base(content: DataFrame, events: DataFrame, day: date) -> DataFrame:
     )
 
 
-def compute(
-    content: DataFrame, events: DataFrame, day: date, created_at: datetime, table: SignalTable = TABLE
-) -> DataFrame:
-    """The partition for ``day``: one row per creator with at least one item by then."""
-    return compute_partition(table, base(content, events, day), day, created_at)
-
-
-def input_paths(layout: DataLayout, day: date) -> dict[str, list[Path]]:
-    return {
-        "content": [require(layout.content_path, "catalogue")],
-        "events": event_window(layout, day, ENGAGEMENT_DAYS),
-    }
-
-
-def build(
-    spark: SparkSession,
-    layout: DataLayout,
-    day: date,
-    created_at: datetime,
-    table: SignalTable = TABLE,
-    models: ModelsConfig | None = None,  # no model runs in this job
-) -> DataFrame:
-    frames = read_inputs(spark, input_paths(layout, day))
-    return compute(frames["content"], frames["events"], day, created_at, table)
+JOB = SignalJob(
+    CREATOR_PROFILE,
+    inputs=(Catalogue(), ListeningEvents(days=ENGAGEMENT_DAYS), PartitionDate()),
+    transform=base,
+)

@@ -1,14 +1,39 @@
-"""Checks on the inputs that several jobs share (file system only, no engine), run before Spark starts."""
+"""The inputs a signal job can declare, and how the runner finds and reads them.
+
+Each input is checked on the file system alone (:meth:`Input.locate`), so a batch checks every input
+of every job and day before Spark starts, and read (:meth:`Input.read`) once Spark runs. A job's
+transform receives each input as the keyword argument of its ``name``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
+from content_signals.partitions import previous_partition
+from content_signals.text import offensive_lexicon
+
+
+class Input(Protocol):
+    """Something a job's transform reads for a date, passed to it as the keyword ``name``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def locate(self, layout: DataLayout, day: date) -> list[Path]:
+        """The files read for ``day`` (none for a value that is not a file); raises
+        :class:`~content_signals.errors.SignalsError` naming what is missing. File system only."""
+        ...
+
+    def read(self, spark: SparkSession, layout: DataLayout, day: date) -> object:
+        """The value the transform receives (a DataFrame, mostly)."""
+        ...
 
 
 def require(
@@ -38,6 +63,104 @@ def event_window(layout: DataLayout, day: date, days: int) -> list[Path]:
     return [layout.events_partition(d) for d in present]
 
 
-def read_inputs(spark: SparkSession, paths: dict[str, list[Path]]) -> dict[str, DataFrame]:
-    """Each named input as one DataFrame over all of its paths."""
-    return {name: spark.read.parquet(*map(str, files)) for name, files in paths.items()}
+class _ParquetInput:
+    """An input read as one DataFrame over all of its files."""
+
+    def locate(self, layout: DataLayout, day: date) -> list[Path]:
+        raise NotImplementedError
+
+    def read(self, spark: SparkSession, layout: DataLayout, day: date) -> DataFrame:
+        return spark.read.parquet(*map(str, self.locate(layout, day)))
+
+
+@dataclass(frozen=True)
+class Catalogue(_ParquetInput):
+    """The content catalogue as it is now (it has no history)."""
+
+    name: str = "content"
+
+    def locate(self, layout: DataLayout, day: date) -> list[Path]:
+        return [require(layout.content_path, "catalogue")]
+
+
+@dataclass(frozen=True)
+class AudioFeatures(_ParquetInput):
+    """The audio descriptors of tracks."""
+
+    name: str = "audio"
+
+    def locate(self, layout: DataLayout, day: date) -> list[Path]:
+        return [require(layout.audio_features_path, "audio features")]
+
+
+@dataclass(frozen=True)
+class ListeningEvents(_ParquetInput):
+    """The listening events of the ``days`` days ending with the partition date (see
+    :func:`event_window`); the transform still filters them to its exact time window."""
+
+    days: int
+    name: str = "events"
+
+    def locate(self, layout: DataLayout, day: date) -> list[Path]:
+        return event_window(layout, day, self.days)
+
+
+@dataclass(frozen=True)
+class SameDayPartition(_ParquetInput):
+    """The published partition of signal table ``table`` for the same date. The runner runs that
+    table's job first in a batch, and does not run this one on a day where that one is quarantined."""
+
+    table: str
+    name: str
+
+    def locate(self, layout: DataLayout, day: date) -> list[Path]:
+        return [
+            require(
+                layout.signal_partition(self.table, day),
+                f"published {self.table} partition for {day.isoformat()}",
+                hint=f"run `signals jobs run {self.table} --date {day.isoformat()}` first",
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class PreviousPartition:
+    """The newest published partition of signal table ``table`` before the date; ``None`` when there
+    is none yet (so the transform must work without it)."""
+
+    table: str
+    name: str = "previous"
+
+    def locate(self, layout: DataLayout, day: date) -> list[Path]:
+        known = previous_partition(layout, self.table, day)
+        return [] if known is None else [known[1]]
+
+    def read(self, spark: SparkSession, layout: DataLayout, day: date) -> DataFrame | None:
+        paths = self.locate(layout, day)
+        return spark.read.parquet(*map(str, paths)) if paths else None
+
+
+@dataclass(frozen=True)
+class PartitionDate:
+    """The partition's date itself, for transforms whose rows depend on it."""
+
+    name: str = "day"
+
+    def locate(self, layout: DataLayout, day: date) -> list[Path]:
+        return []
+
+    def read(self, spark: SparkSession, layout: DataLayout, day: date) -> date:
+        return day
+
+
+@dataclass(frozen=True)
+class OffensiveLexicon:
+    """The offensive-lexicon terms shipped with the package (a list of strings)."""
+
+    name: str = "terms"
+
+    def locate(self, layout: DataLayout, day: date) -> list[Path]:
+        return []
+
+    def read(self, spark: SparkSession, layout: DataLayout, day: date) -> list[str]:
+        return offensive_lexicon()

@@ -1,18 +1,19 @@
-"""Run a signal job for one date: compute, gate, then publish or quarantine.
+"""Run a signal job for one date: check and read its inputs, load its model, compute, gate, then
+publish or quarantine.
 
-The DataFrame is persisted once so that validation and the write read the same computed rows
-(and the job's inputs are scanned once).
+Jobs only declare what they read (:class:`~content_signals.jobs.signal_job.SignalJob`); every
+read, model load and write happens here. The DataFrame is persisted once so that validation and
+the write read the same computed rows (and the job's inputs are scanned once).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -32,43 +33,14 @@ from content_signals.jobs import (
     creator_profile,
     text_safety_lexicon,
 )
+from content_signals.jobs.inputs import SameDayPartition
+from content_signals.jobs.signal_job import SignalJob
 from content_signals.layout import DataLayout
 from content_signals.partitions import publish_partition, quarantine_partition
 
-
-class BuildFrame(Protocol):
-    """Builds the partition of the given table definition (normally the job's own) for a date;
-    jobs that run models take their settings from ``models``."""
-
-    def __call__(
-        self,
-        spark: SparkSession,
-        layout: DataLayout,
-        day: date,
-        created_at: datetime,
-        table: SignalTable = ...,
-        models: ModelsConfig | None = None,
-    ) -> DataFrame: ...
-
-
-# Every input the job reads for a date, by name; raises SignalsError naming what is missing.
-CheckInputs = Callable[[DataLayout, date], dict[str, list[Path]]]
-
-
-@dataclass(frozen=True)
-class SignalJob:
-    table: SignalTable
-    # Cheap (file system only), so it runs before Spark starts.
-    check_inputs: CheckInputs
-    build: BuildFrame
-    # Signal tables whose partition of the same day the job reads: in a batch they run first,
-    # and a day on which one of them is quarantined is not run.
-    upstream: tuple[str, ...] = ()
-
-
 # In dependency order: a job comes after every table it reads.
 JOBS: dict[str, SignalJob] = {
-    module.TABLE.name: SignalJob(module.TABLE, module.input_paths, module.build)
+    module.JOB.table.name: module.JOB
     for module in (
         content_metadata,
         content_engagement,
@@ -76,11 +48,9 @@ JOBS: dict[str, SignalJob] = {
         creator_profile,
         text_safety_lexicon,
         content_embedding,
+        content_safety,
     )
 }
-JOBS[content_safety.TABLE.name] = SignalJob(
-    content_safety.TABLE, content_safety.input_paths, content_safety.build, content_safety.UPSTREAM
-)
 
 
 @dataclass(frozen=True)
@@ -105,23 +75,53 @@ def job_names(name: str) -> list[str]:
     return list(JOBS) if name == "all" else [get_job(name).table.name]
 
 
-def check_all_inputs(layout: DataLayout, names: list[str], days: list[date]) -> None:
-    """Raise on the first missing input of any job on any day (cheap: no engine needed).
+def check_inputs(job: SignalJob, layout: DataLayout, day: date, batch: Collection[str] = ()) -> None:
+    """Raise on the first missing input of ``job`` on ``day`` (cheap: no engine needed).
 
-    An upstream table that runs in the same batch is produced before it is read; one that does
-    not must already have a published partition for the day.
+    An upstream table that runs in the same ``batch`` is produced before it is read; one that
+    does not must already have a published partition for the day.
     """
+    for source in job.inputs:
+        if not isinstance(source, SameDayPartition):  # upstream tables: checked below, against the batch
+            source.locate(layout, day)
+    if job.model is not None:
+        job.model.check(layout)
+    name = job.table.name
+    for upstream in job.upstream:
+        if upstream not in batch and not layout.signal_partition(upstream, day).exists():
+            raise SignalsError(
+                f"missing input: {name} {day.isoformat()} reads the {upstream} partition of the "
+                f"same day, which is not published (run `signals jobs run {upstream} "
+                f"--date {day.isoformat()}` first, or both together)"
+            )
+
+
+def check_all_inputs(layout: DataLayout, names: list[str], days: list[date]) -> None:
+    """Raise on the first missing input of any job on any day (see :func:`check_inputs`)."""
     for day in days:
         for name in names:
-            job = get_job(name)
-            job.check_inputs(layout, day)
-            for upstream in job.upstream:
-                if upstream not in names and not layout.signal_partition(upstream, day).exists():
-                    raise SignalsError(
-                        f"missing input: {name} {day.isoformat()} reads the {upstream} partition of the "
-                        f"same day, which is not published (run `signals jobs run {upstream} "
-                        f"--date {day.isoformat()}` first, or both together)"
-                    )
+            check_inputs(get_job(name), layout, day, names)
+
+
+def build_partition(
+    spark: SparkSession,
+    layout: DataLayout,
+    job: SignalJob,
+    day: date,
+    created_at: datetime,
+    table: SignalTable | None = None,
+    models: ModelsConfig | None = None,
+) -> DataFrame:
+    """The partition of ``table`` (by default the job's own) for ``day``: every input read, the
+    job's model (if it runs one) loaded from ``models``, then its transform and the signals.
+
+    Not persisted, validated nor written: :func:`run_job` does that.
+    """
+    table = table or job.table
+    values = {source.name: source.read(spark, layout, day) for source in job.inputs}
+    if job.model is not None:
+        values[job.model.name] = job.model.load(spark, layout, models or ModelsConfig(), table)
+    return job.compute(day, created_at, table, **values)
 
 
 def date_range(first: date, last: date) -> list[date]:
@@ -253,7 +253,7 @@ def run_job(
     started = time.perf_counter()
     created_at = datetime.now(UTC)
     run_id = created_at.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    frame = persisted_partition(job.build(spark, layout, day, created_at, job.table, models=models))
+    frame = persisted_partition(build_partition(spark, layout, job, day, created_at, models=models))
     try:
         rows = frame.count()
         progress(f"{name} {day.isoformat()}: computed {rows:,} rows ({time.perf_counter() - started:.1f}s)")
@@ -290,5 +290,3 @@ def _validation_record(result: GateResult, run_id: str, day: date) -> dict[str, 
         "data_docs": result.data_docs,
         "great_expectations": result.report,
     }
-
-

@@ -6,39 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from content_signals.definitions import (
     CREATED_TIMESTAMP,
     ENTITY_TIMESTAMP,
-    DType,
     SignalTable,
 )
-from content_signals.partitions import partition_timestamp
-
-SPARK_TYPES: dict[DType, T.DataType] = {
-    "int64": T.LongType(),
-    "double": T.DoubleType(),
-    "string": T.StringType(),
-    "bool": T.BooleanType(),
-    # Elements may be null as far as the type goes (Parquet reads lists back that way, and Spark
-    # cannot cast that away); the gate checks every vector's length instead.
-    "float_vector": T.ArrayType(T.FloatType(), containsNull=True),
-}
-
-
-def output_schema(table: SignalTable) -> T.StructType:
-    """The exact schema a partition of ``table`` is written with."""
-    fields = [
-        T.StructField(table.entity.join_key, T.StringType(), nullable=False),
-        T.StructField(ENTITY_TIMESTAMP, T.TimestampType(), nullable=False),
-        T.StructField(CREATED_TIMESTAMP, T.TimestampType(), nullable=False),
-    ]
-    fields += [
-        T.StructField(signal.name, SPARK_TYPES[signal.dtype], nullable=signal.nullable)
-        for signal in table.signals
-    ]
-    return T.StructType(fields)
+from content_signals.partitions import output_schema, partition_timestamp
 
 
 def conform(frame: DataFrame, table: SignalTable) -> DataFrame:

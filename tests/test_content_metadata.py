@@ -8,7 +8,7 @@ from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from content_signals.definitions import CONTENT_METADATA
 from content_signals.jobs import content_metadata
-from content_signals.jobs.schema import output_schema
+from content_signals.partitions import output_schema
 from tests.rows import CONTENT_SCHEMA, CREATED, DAY, PARTITION_TS
 
 SPAM_TITLE = "FREE BEATS free \N{FIRE}"
@@ -43,7 +43,7 @@ def test_signals_match_hand_computed_values(spark) -> None:  # type: ignore[no-u
         ],
         output_schema(CONTENT_METADATA),
     )  # fmt: skip
-    actual = content_metadata.compute(content, DAY, CREATED)
+    actual = content_metadata.JOB.compute(DAY, CREATED, content=content)
     assertSchemaEqual(actual.schema, expected.schema, ignoreNullable=True)
     assertDataFrameEqual(actual, expected, checkRowOrder=False, rtol=1e-9)
 
@@ -54,7 +54,7 @@ def test_duration_buckets_cover_every_band(spark) -> None:  # type: ignore[no-un
         (f"d{i}", "track", "t", "d", "cr", ms, False, date(2025, 1, 1), "en")
         for i, ms in enumerate(durations)
     ]
-    result = content_metadata.compute(spark.createDataFrame(rows, CONTENT_SCHEMA), DAY, CREATED)
+    result = content_metadata.JOB.compute(DAY, CREATED, content=spark.createDataFrame(rows, CONTENT_SCHEMA))
     buckets = [r["duration_bucket"] for r in result.orderBy("duration_seconds").collect()]
     assert buckets == [
         "under_2m", "under_2m", "2m_to_5m", "2m_to_5m", "5m_to_20m",
@@ -66,5 +66,5 @@ def test_a_catalogue_without_language_gets_null_language(spark) -> None:  # type
     content = spark.createDataFrame(
         [("c1", "track", "t", None, "cr", 1, None, None, "en")], CONTENT_SCHEMA
     ).drop("language")
-    [row] = content_metadata.compute(content, DAY, CREATED).collect()
+    [row] = content_metadata.JOB.compute(DAY, CREATED, content=content).collect()
     assert row["language"] is None and row["metadata_completeness"] == 3 / 6

@@ -9,7 +9,7 @@ from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from content_signals.definitions import CONTENT_ENGAGEMENT, CREATOR_PROFILE
 from content_signals.jobs import content_engagement, creator_profile
-from content_signals.jobs.schema import output_schema
+from content_signals.partitions import output_schema
 from tests.rows import CONTENT_SCHEMA, CREATED, DAY, EVENT_SCHEMA, PARTITION_TS, utc
 
 
@@ -62,14 +62,18 @@ def test_engagement_matches_hand_computed_values(spark, content, events) -> None
         ],
         output_schema(CONTENT_ENGAGEMENT),
     )  # fmt: skip
-    actual = content_engagement.compute(content, events, DAY, CREATED)
+    actual = content_engagement.JOB.compute(DAY, CREATED, content=content, events=events)
     assertSchemaEqual(actual.schema, expected.schema, ignoreNullable=True)
     assertDataFrameEqual(actual, expected, checkRowOrder=False, rtol=1e-9)
 
 
 def test_an_event_at_the_partition_boundary_belongs_to_the_next_day(content, events) -> None:  # type: ignore[no-untyped-def]
-    today = content_engagement.compute(content, events, DAY, CREATED).where("content_id = 'c1'").first()
-    tomorrow = content_engagement.compute(content, events, date(2026, 1, 11), CREATED)
+    today = (
+        content_engagement.JOB.compute(DAY, CREATED, content=content, events=events)
+        .where("content_id = 'c1'")
+        .first()
+    )
+    tomorrow = content_engagement.JOB.compute(date(2026, 1, 11), CREATED, content=content, events=events)
     next_day = tomorrow.where("content_id = 'c1'").first()
     assert today is not None and today["plays_1d"] == 2
     assert next_day is not None and next_day["plays_1d"] == 1
@@ -83,11 +87,13 @@ def test_later_events_never_change_a_partition(spark, content, events) -> None: 
         ],
         EVENT_SCHEMA,
     )
-    before = content_engagement.compute(content, events, DAY, CREATED)
-    after = content_engagement.compute(content, events.unionByName(later), DAY, CREATED)
+    before = content_engagement.JOB.compute(DAY, CREATED, content=content, events=events)
+    after = content_engagement.JOB.compute(DAY, CREATED, content=content, events=events.unionByName(later))
     assertDataFrameEqual(after, before, checkRowOrder=False)
-    creators_before = creator_profile.compute(content, events, DAY, CREATED)
-    creators_after = creator_profile.compute(content, events.unionByName(later), DAY, CREATED)
+    creators_before = creator_profile.JOB.compute(DAY, CREATED, content=content, events=events)
+    creators_after = creator_profile.JOB.compute(
+        DAY, CREATED, content=content, events=events.unionByName(later)
+    )
     assertDataFrameEqual(creators_after, creators_before, checkRowOrder=False)
 
 
@@ -123,6 +129,6 @@ def test_creator_profile_matches_hand_computed_values(spark) -> None:  # type: i
         ],
         output_schema(CREATOR_PROFILE),
     )
-    actual = creator_profile.compute(content, events, DAY, CREATED)
+    actual = creator_profile.JOB.compute(DAY, CREATED, content=content, events=events)
     assertSchemaEqual(actual.schema, expected.schema, ignoreNullable=True)
     assertDataFrameEqual(actual, expected, checkRowOrder=False, rtol=1e-9)

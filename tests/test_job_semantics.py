@@ -9,13 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from content_signals.jobs.runner import persisted_partition, run_job, run_many
+from content_signals.errors import SignalsError
+from content_signals.jobs import content_engagement
+from content_signals.jobs.runner import JOBS, check_all_inputs, persisted_partition, run_job, run_many
 from content_signals.layout import DataLayout
 from content_signals.synthetic import GenerationSpec, write_catalogue
 
@@ -37,6 +39,32 @@ def small_layout(tmp_path_factory: pytest.TempPathFactory) -> DataLayout:
     spec = GenerationSpec(items=200, creators=20, days=3, events_per_day=1_000, start_date=START)
     write_catalogue(spec, layout)
     return layout
+
+
+def test_every_job_runs_after_the_tables_it_reads_and_only_model_jobs_get_a_model() -> None:
+    order = list(JOBS)
+    for name, job in JOBS.items():
+        assert all(order.index(upstream) < order.index(name) for upstream in job.upstream), name
+    assert JOBS["content_safety"].upstream == ("content_embedding",)
+    assert {name for name, job in JOBS.items() if job.model is not None} == {
+        "content_embedding",
+        "content_safety",
+    }
+
+
+def test_inputs_are_checked_before_spark_with_what_is_missing(small_layout, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SignalsError, match=r"missing input: no catalogue at .* \(run `signals generate`"):
+        check_all_inputs(DataLayout(tmp_path), ["content_metadata"], [START])
+    check_all_inputs(small_layout, list(JOBS)[:5], [START, START + timedelta(days=2)])
+    later = START + timedelta(days=5)
+    with pytest.raises(SignalsError, match=f"no listening events for {later.isoformat()}"):
+        check_all_inputs(small_layout, ["content_engagement"], [later])
+
+
+def test_a_transform_gets_exactly_the_inputs_its_job_declares(spark) -> None:  # type: ignore[no-untyped-def]
+    content = spark.createDataFrame([("c1", 1000)], "content_id string, duration_ms long")
+    with pytest.raises(TypeError, match="content_engagement takes content, day, events; given content, day"):
+        content_engagement.JOB.compute(START, datetime.now(UTC), content=content)
 
 
 def test_rerunning_a_date_replaces_it_with_the_same_values(spark, gate, small_layout) -> None:  # type: ignore[no-untyped-def]

@@ -37,7 +37,9 @@ def test_request_time_values_equal_the_batch_signals(spark: SparkSession) -> Non
         (f"c{i}", "track", title, description, "cr1", 1000, False, date(2026, 1, 1), "en")
         for i, (title, description) in enumerate(TEXTS)
     ]
-    batch = content_metadata.compute(spark.createDataFrame(rows, CONTENT_SCHEMA), DAY, CREATED).toPandas()
+    batch = content_metadata.JOB.compute(
+        DAY, CREATED, content=spark.createDataFrame(rows, CONTENT_SCHEMA)
+    ).toPandas()
     online = upload_text_features(_inputs())
     for name in NAMES:
         batch_name = name.removeprefix("upload_")

@@ -11,7 +11,7 @@ from pathlib import Path
 from content_signals.definitions import CONTENT_METADATA, SIGNAL_TABLES, Signal
 from content_signals.expectations.suites import build_suite
 from content_signals.feature_repo.plan import plan
-from content_signals.jobs.runner import get_job
+from content_signals.jobs.runner import build_partition, get_job
 
 DESCRIPTION_WORDS = Signal(
     "description_word_count",
@@ -34,7 +34,7 @@ def test_a_new_signal_definition_reaches_the_job_the_suite_and_the_feast_plan(pi
     extended = CONTENT_METADATA.with_signals(DESCRIPTION_WORDS)
 
     job = get_job(CONTENT_METADATA.name)
-    frame = job.build(spark, pipeline.layout, pipeline.feature_day, datetime.now(UTC), extended)
+    frame = build_partition(spark, pipeline.layout, job, pipeline.feature_day, datetime.now(UTC), extended)
     assert frame.columns[-1] == "description_word_count"
     rows = frame.select("content_id", "description_word_count").collect()
     content = {

@@ -9,7 +9,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from content_signals.definitions import CONTENT_AUDIO, TEXT_SAFETY_LEXICON
 from content_signals.jobs import content_audio, text_safety_lexicon
-from content_signals.jobs.schema import output_schema
+from content_signals.partitions import output_schema
 from tests.rows import CONTENT_SCHEMA
 
 DAY = date(2026, 1, 10)
@@ -52,7 +52,9 @@ def test_lexicon_terms_are_whole_words_matched_case_insensitively(spark) -> None
         ],
         output_schema(TEXT_SAFETY_LEXICON),
     )
-    actual = text_safety_lexicon.compute(content, ["damn", "hell", "crap", "Cunt"], DAY, CREATED)
+    actual = text_safety_lexicon.JOB.compute(
+        DAY, CREATED, content=content, terms=["damn", "hell", "crap", "Cunt"]
+    )
     assertDataFrameEqual(actual, expected, checkRowOrder=False, rtol=1e-9)
 
 
@@ -84,7 +86,7 @@ def test_audio_signals_for_tracks_only(spark) -> None:  # type: ignore[no-untype
         ],
         output_schema(CONTENT_AUDIO),
     )
-    actual = content_audio.compute(content, audio, DAY, CREATED)
+    actual = content_audio.JOB.compute(DAY, CREATED, content=content, audio=audio)
     assertDataFrameEqual(actual, expected, checkRowOrder=False, rtol=1e-9)
 
 
@@ -99,7 +101,10 @@ def test_mood_and_tempo_boundaries(spark) -> None:  # type: ignore[no-untyped-de
         [tuple(float(v) if i else v for i, v in enumerate(r)) for r in rows], AUDIO_SCHEMA
     )
     content = spark.createDataFrame([_item(r[0], "t", "d", "track", 60_000) for r in rows], CONTENT_SCHEMA)
-    result = {r["content_id"]: r for r in content_audio.compute(content, audio, DAY, CREATED).collect()}
+    result = {
+        r["content_id"]: r
+        for r in content_audio.JOB.compute(DAY, CREATED, content=content, audio=audio).collect()
+    }
     assert [result[k]["mood_quadrant"] for k in ("b1", "b2", "b3", "b4")] == [
         "energetic_positive", "energetic_negative", "calm_positive", "calm_negative",
     ]  # fmt: skip

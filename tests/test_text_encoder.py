@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from content_signals.config import PlatformConfig, TextEncoderConfig, load_config
 from content_signals.errors import SignalsError
-from content_signals.jobs.content_embedding import embed_content, encoder_for_spark
+from content_signals.models.batch_scoring import embed_content, encoder_for_spark
 from content_signals.models.text_encoder import TextEncoder, shared_encoder
 from content_signals.text import text_of
 

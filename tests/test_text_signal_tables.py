@@ -16,8 +16,7 @@ from pyspark.sql import functions as F
 
 from content_signals.definitions import CONTENT_EMBEDDING, EMBEDDING_DIMENSION, Decision, Signal
 from content_signals.errors import SignalsError
-from content_signals.jobs import content_embedding, content_safety
-from content_signals.jobs.runner import check_all_inputs, run_many
+from content_signals.jobs.runner import build_partition, check_all_inputs, get_job, run_many
 from content_signals.layout import DataLayout
 from content_signals.models.networks import CARD_FILE, TextClassifierHead, load_model
 from content_signals.models.registry import default_version
@@ -99,8 +98,13 @@ def test_unchanged_text_reuses_the_previous_vector_and_changed_text_is_encoded(
     pq.write_table(pa.Table.from_pandas(content, preserve_index=False), layout.content_path)
 
     next_day = day + timedelta(days=1)
-    frame_today = content_embedding.build(
-        spark, layout, next_day, datetime.now(UTC), models=pipeline.config.models
+    frame_today = build_partition(
+        spark,
+        layout,
+        get_job("content_embedding"),
+        next_day,
+        datetime.now(UTC),
+        models=pipeline.config.models,
     )
     today = frame_today.toPandas().set_index("content_id")
     np.testing.assert_array_equal(today.at[unchanged, "text_embedding"], marker)
@@ -176,7 +180,9 @@ def test_embeddings_from_other_encoder_weights_are_refused(pipeline, spark, tmp_
         )
     )
     with pytest.raises(SignalsError, match="other encoder weights"):
-        content_safety.build(spark, layout, day, datetime.now(UTC), models=pipeline.config.models)
+        build_partition(
+            spark, layout, get_job("content_safety"), day, datetime.now(UTC), models=pipeline.config.models
+        )
 
 
 def test_safety_needs_a_model_and_the_same_days_embeddings(pipeline, spark, gate, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -21,8 +21,8 @@ from content_signals.feature_repo.training_sets import (
     build_training_set,
     write_training_set,
 )
-from content_signals.jobs.schema import output_schema
 from content_signals.layout import DataLayout
+from content_signals.partitions import output_schema
 
 E = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # the entity rows' timestamp
 MICRO = timedelta(microseconds=1)

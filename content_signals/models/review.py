@@ -4,8 +4,8 @@ reviewers' labels come back as timestamped training labels.
 Export takes the scores of the served version of the model (the promoted one, else the newest):
 from the newest published ``content_safety`` partition when that version computed it (the daily
 job already scored the whole catalogue), otherwise by scoring the catalogue in Spark now. It writes
-the REVIEW band (review threshold <= unsafe score < block threshold) as
-JSONL or CSV, with the text the reviewer must judge and the signals behind the decision. Import
+the items that the version's thresholds send to REVIEW (:func:`content_signals.models.decisions.decide`)
+as JSONL or CSV, with the text the reviewer must judge and the signals behind the decision. Import
 checks every row before writing anything, then stores the labelled rows as one Parquet file under
 ``labels/<model>/``: content id, the text as reviewed, the label, who and when. The next
 ``signals train safety`` adds them to its training split (never to the fixed test split, so
@@ -28,10 +28,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from content_signals.config import PlatformConfig
-from content_signals.definitions import CONTENT_SAFETY
+from content_signals.definitions import CONTENT_SAFETY, Decision
 from content_signals.errors import SignalsError
 from content_signals.files import write_atomic
 from content_signals.layout import DataLayout
+from content_signals.models.batch_scoring import decision_column, score_content
 from content_signals.models.registry import default_version, read_card
 from content_signals.models.safety import CLASSES, LabelledTexts
 from content_signals.text import text_of
@@ -80,8 +81,6 @@ def labels_dir(layout: DataLayout, model: str) -> Path:
 def export_review_batch(
     config: PlatformConfig, spark: SparkSession, out: Path, model: str = "safety", limit: int | None = None
 ) -> ReviewExport:
-    from content_signals.jobs.content_safety import score_content
-
     if out.suffix not in (".jsonl", ".csv"):
         raise SignalsError(f"annotation batch must be .jsonl or .csv, not {out.name}")
     layout = DataLayout(config.data_dir)
@@ -102,9 +101,12 @@ def export_review_batch(
     else:
         scores = score_content(content, model_root / version, config.models.text_encoder)
         source = f"scored the catalogue now with {model} {card.version}"
-    band = scores.where(
-        (F.col("unsafe_score") >= card.review_threshold) & (F.col("unsafe_score") < card.block_threshold)
-    ).orderBy(F.col("unsafe_score").desc())
+    band = (
+        scores.withColumn("decision", decision_column(F.col("unsafe_score"), card.decision_thresholds))
+        .where(F.col("decision") == Decision.REVIEW.label)
+        .drop("decision")
+        .orderBy(F.col("unsafe_score").desc())
+    )
     if limit is not None:
         band = band.limit(limit)
     chosen: pd.DataFrame = band.join(content, "content_id").orderBy(F.col("unsafe_score").desc()).toPandas()
