@@ -10,7 +10,7 @@ an aggregate expression that GE bundles with the row counts, null counts, ranges
 same columns into one scan.
 
 Importing the module registers the metric and the expectation with GE (its registry is keyed by
-name), so :mod:`expectations.suites` imports it before building a suite.
+name), so :mod:`content_signals.expectations.suites` imports it before building a suite.
 """
 
 from __future__ import annotations

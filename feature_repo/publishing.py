@@ -1,5 +1,5 @@
 """Publish = apply the Feast repo, then materialize one validated partition into the online store
-(with :mod:`feature_repo.online_write`: Feast's key and value format, written in bulk).
+(with :mod:`content_signals.feature_repo.online_write`: Feast's key and value format, written in bulk).
 
 Only partitions under ``signals/`` are ever materialized, and only the gate moves data there, so a
 quarantined batch cannot reach the online store; the values of the last good partition keep

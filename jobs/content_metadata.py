@@ -23,7 +23,7 @@ def base(content: DataFrame, day: date) -> DataFrame:
 
     ``title_clean`` and ``description_clean`` (trimmed, '' when missing), ``full_text`` (both
     joined by a space), ``partition_date``, and the word, letter and emoji statistics of
-    :func:`jobs.lexicon_counts.with_text_stats` (``title_word_count``,
+    :func:`content_signals.jobs.lexicon_counts.with_text_stats` (``title_word_count``,
     ``title_distinct_word_count``, ``text_word_count``, ``text_distinct_word_count``,
     ``title_letter_count``, ``title_upper_count``, ``has_emoji``, ``has_url``), counted over Arrow batches
     because Spark's regular expressions over long descriptions cost several times the job's I/O.

@@ -1,6 +1,6 @@
 """The Ray Serve application: a gRPC ingress deployment plus one batched model deployment per model.
 
-``SignalsIngress`` replicas each run the gRPC server of :mod:`serving.grpc_server` (the online
+``SignalsIngress`` replicas each run the gRPC server of :mod:`content_signals.serving.grpc_server` (the online
 feature path runs entirely inside it); Score sends its input tensors to the model's
 ``Model_<name>`` deployment, where ``@serve.batch`` merges concurrent requests into one forward
 pass. ``app_builder`` is what ``serve deploy infra/serve/serve_config.yaml`` imports; ``signals

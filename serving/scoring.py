@@ -1,6 +1,6 @@
 """Model scoring's parts, independent of any transport: which models and versions are served, how
 online features become the network's input tensor, and how a policy model's score becomes a
-decision. :mod:`serving.scoring_plane` puts them together into a Score request."""
+decision. :mod:`content_signals.serving.scoring_plane` puts them together into a Score request."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Score and ListModels, independent of any transport, as :mod:`serving.data_plane` is for
+"""Score and ListModels, independent of any transport, as :mod:`content_signals.serving.data_plane` is for
 GetOnlineFeatures.
 
 A Score request names a model (and optionally a version), content ids and request-time inputs.
@@ -6,7 +6,7 @@ The plane chooses the version, checks the caller's team may call the model, buil
 input (request-time text for a text classifier, else the model's feature service read from the
 online store), runs the network through a :class:`ModelRunner` (Ray Serve handles in production)
 and applies the version's decision policy. It takes and returns plain Python values and raises
-:mod:`serving.errors`; the gRPC servicer only converts messages and maps those errors to codes.
+:mod:`content_signals.serving.errors`; the gRPC servicer only converts messages and maps those errors to codes.
 """
 
 from __future__ import annotations

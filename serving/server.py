@@ -1,5 +1,5 @@
 """Start and stop the serving stack: a Ray cluster (local by default), Serve, and the application
-from :mod:`serving.app`, whose ingress replicas serve gRPC themselves."""
+from :mod:`content_signals.serving.app`, whose ingress replicas serve gRPC themselves."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The gRPC ingress through real clients: status codes, auth, TLS, health, reflection, metrics,
 deadlines, overload, a Redis outage and recovery, and fuzzed requests.
 
-The server is the one each Ray Serve ingress replica runs (:func:`serving.grpc_server.
+The server is the one each Ray Serve ingress replica runs (:func:`content_signals.serving.grpc_server.
 start_server`), started here on its own event loop thread so that the tests can stop and restart
 the Redis behind it. Models run in-process through the same ``ModelRunner`` interface the Ray
 deployments implement; ``tests/test_serving.py`` covers the full Ray Serve application.
