@@ -1,4 +1,5 @@
-"""Feast's own path over one partition: the reference :mod:`content_signals.feature_repo.online_write` is held to.
+"""Feast's own path over one partition: the reference :mod:`content_signals.feature_repo.online_write` is
+held to.
 
 The byte-equality tests and the materialization benchmark both need a Feast store whose view reads
 exactly one partition file set, so that Feast's ``materialize`` writes what our writer writes.

@@ -54,7 +54,8 @@ class ViewRequest:
 
 @dataclass(frozen=True)
 class OnDemandRequest:
-    """Some outputs of the request-time view (:mod:`content_signals.feature_repo.on_demand`), computed per row."""
+    """Some outputs of the request-time view (:mod:`content_signals.feature_repo.on_demand`), computed per
+    row."""
 
     features: tuple[str, ...]
 

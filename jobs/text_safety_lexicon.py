@@ -1,6 +1,7 @@
 """The ``text_safety_lexicon`` job: offensive-lexicon terms in each item's title and description.
 
-The counting is vectorised over Arrow batches (:mod:`content_signals.jobs.lexicon_counts`); the signal expressions
+The counting is vectorised over Arrow batches (:mod:`content_signals.jobs.lexicon_counts`); the signal
+expressions
 in :data:`content_signals.definitions.TEXT_SAFETY_LEXICON` turn the counts into signals.
 """
 

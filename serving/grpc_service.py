@@ -1,7 +1,8 @@
 """ContentSignalsService over gRPC: protos in, protos out, errors as status codes.
 
-Everything a request does is in the transport-free core (:mod:`content_signals.serving.data_plane` for features,
-:mod:`content_signals.serving.scoring_plane` for models, :mod:`content_signals.serving.auth`); this module converts messages,
+Everything a request does is in the transport-free core (:mod:`content_signals.serving.data_plane`
+for features, :mod:`content_signals.serving.scoring_plane` for models,
+:mod:`content_signals.serving.auth`); this module converts messages,
 enforces the per-replica limits (concurrency, deadlines), records metrics and one structured log
 line per request, and maps every failure to a status code. No input may crash the server: an unexpected
 exception becomes INTERNAL with the request id, and is logged with its traceback.

