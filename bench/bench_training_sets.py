@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -47,7 +46,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.harness import Row, print_table, write_results
+from bench.harness import Row, child_env, print_table, write_results
 from content_signals.definitions import ENTITY_TIMESTAMP, SIGNAL_TABLES
 
 VIEWS = ("content_engagement", "content_metadata", "content_audio")
@@ -268,8 +267,7 @@ def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _run_child(side: str, spec: dict[str, Any], root: Path, quiet: bool = True) -> dict[str, Any]:
     """Run this module with ``--side``; return its JSON result plus the process tree's peak RSS."""
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path}
+    env = child_env(REPO_ROOT)
     log = root / f"{side}.log"
     result_path = root / f"{side}.json"
     spec = {**spec, "result": str(result_path)}

@@ -33,12 +33,10 @@ class Row:
     met: bool
 
 
-def lower_is_better(
-    measure: str, unit: str, ours: float, base: float, name: str, goal: float | None = None
+def _row(
+    measure: str, unit: str, ours: float, base: float, name: str, ratio: float, limit: float | None, goal: str
 ) -> Row:
-    """A row where less is better (latency): ratio ours / base; ``goal`` the largest ratio allowed,
-    None for a row reported without a goal (met)."""
-    ratio = ours / base
+    """A row whose ``ratio`` must be at most ``limit`` (None: reported without a goal, met)."""
     return Row(
         measure=measure,
         unit=unit,
@@ -46,9 +44,17 @@ def lower_is_better(
         baseline=base,
         baseline_name=name,
         ratio=ratio,
-        goal=f"<= {goal:g}x" if goal is not None else "none set",
-        met=ratio <= goal if goal is not None else True,
+        goal=goal if limit is not None else "none set",
+        met=ratio <= limit if limit is not None else True,
     )
+
+
+def lower_is_better(
+    measure: str, unit: str, ours: float, base: float, name: str, goal: float | None = None
+) -> Row:
+    """A row where less is better (latency): ratio ours / base; ``goal`` the largest ratio allowed,
+    None for a row reported without a goal (met)."""
+    return _row(measure, unit, ours, base, name, ours / base, goal, f"<= {goal:g}x" if goal else "")
 
 
 def higher_is_better(
@@ -56,17 +62,16 @@ def higher_is_better(
 ) -> Row:
     """A row where more is better (throughput): ratio base / ours, so that below ``1 / goal`` means
     ours is at least ``goal`` times the baseline; None for a row reported without a goal (met)."""
-    ratio = base / ours
-    return Row(
-        measure=measure,
-        unit=unit,
-        ours=ours,
-        baseline=base,
-        baseline_name=name,
-        ratio=ratio,
-        goal=f"<= {1 / goal:g}x (ours >= {goal:g}x)" if goal is not None else "none set",
-        met=ratio <= 1 / goal if goal is not None else True,
-    )
+    limit = 1 / goal if goal is not None else None
+    text = f"<= {limit:g}x (ours >= {goal:g}x)" if limit is not None and goal is not None else ""
+    return _row(measure, unit, ours, base, name, base / ours, limit, text)
+
+
+def child_env(repo_root: Path) -> dict[str, str]:
+    """The environment of a benchmark's child process: this one's, with the repository importable
+    (``python -m bench.NAME --side ...`` runs from the data folder, not the repository)."""
+    path = os.pathsep.join(filter(None, [str(repo_root), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def machine() -> dict[str, Any]:

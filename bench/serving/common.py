@@ -4,7 +4,6 @@ child processes each contender is measured from, and the progress lines."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench.harness import child_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_DATE = date(2026, 1, 1)
@@ -66,8 +67,7 @@ def free_port() -> int:
 
 
 def start_child(side: str, spec: dict[str, Any], root: Path, quiet: bool = True) -> Any:
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path}
+    env = child_env(REPO_ROOT)
     result_path = root / f"{side}-{uuid.uuid4().hex[:6]}.json"
     log_path = root / f"{result_path.stem}.log"
     spec = {**spec, "result": str(result_path)}
