@@ -205,6 +205,14 @@ class ModelsConfig(_Strict):
     )
 
 
+class ImportConfig(_Strict):
+    """How imports of real files (catalogues, listening events) judge a file before changing data."""
+
+    # An import changes nothing unless at least this share of its rows (and at least one row) is
+    # accepted: a file in the wrong layout, or read with the wrong mapping, is refused whole.
+    min_accepted_share: float = Field(default=0.5, ge=0, le=1)
+
+
 class PlatformConfig(_Strict):
     """Everything a run needs to know about where data lives and which engines to use."""
 
@@ -215,6 +223,7 @@ class PlatformConfig(_Strict):
     serving: ServingConfig = Field(default_factory=ServingConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
+    imports: ImportConfig = Field(default_factory=ImportConfig)
 
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> PlatformConfig:

@@ -3,7 +3,8 @@
     raw/catalog/content.parquet         catalogue items (generated or imported)
     raw/catalog/creators.parquet        creators
     raw/catalog/audio_features.parquet  audio descriptors of tracks (imported catalogues)
-    raw/catalog/import_rejects/         rows an import could not accept, with the reason (CSV)
+    raw/imports.jsonl                   every import (catalogue or events): file, mapping, counts, outcome
+    raw/imports/<import id>/rejects/    rows that import could not accept, with the reason (CSV)
     raw/events/date=YYYY-MM-DD/         listening events, one folder per UTC day
     signals/<table>/date=YYYY-MM-DD/    validated signal partitions: the offline store
     quarantine/<table>/date=.../<run>/  partitions that failed the gate, with their validation result
@@ -49,8 +50,11 @@ class DataLayout:
         return self.catalog_dir / "audio_features.parquet"
 
     @property
-    def import_rejects_dir(self) -> Path:
-        return self.catalog_dir / "import_rejects"
+    def imports_log_path(self) -> Path:
+        return self.root / "raw" / "imports.jsonl"
+
+    def import_rejects_dir(self, import_id: str) -> Path:
+        return self.root / "raw" / "imports" / import_id / "rejects"
 
     @property
     def events_dir(self) -> Path:
