@@ -135,4 +135,3 @@ def load_mapping_file(model: type[Mapping], name_or_path: str, builtin_dir: Path
 def mapping_digest(mapping: FileMapping) -> str:
     """A short fingerprint of the mapping's content: import records name the exact mapping used."""
     return hashlib.sha256(mapping.model_dump_json().encode()).hexdigest()[:12]
-

@@ -85,7 +85,10 @@ def parse_date(cell: Column, pattern: str | None = None) -> Column:
     full = (
         F.when(text.rlike(r"^\d{4}(\.0+)?$"), F.concat(F.substring(text, 1, 4), F.lit("-01-01")))
         .when(text.rlike(r"^\d{4}[-/]\d{1,2}$"), F.concat(F.regexp_replace(text, "/", "-"), F.lit("-01")))
-        .when(text.rlike(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}([ T].*)?$"), F.regexp_replace(F.split(text, "[ T]")[0], "/", "-"))
+        .when(
+            text.rlike(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}([ T].*)?$"),
+            F.regexp_replace(F.split(text, "[ T]")[0], "/", "-"),
+        )
     )
     return F.try_to_date(full, "yyyy-M-d")
 
@@ -112,7 +115,7 @@ def parse_list(cell: Column, list_format: ListFormat = "python", separator: str 
     if list_format == "single":
         items = F.array(text)
     elif list_format == "delimited":
-        items = F.transform(F.split(text, _literal_regex(separator), -1), F.trim)
+        items = F.transform(F.split(text, _literal_regex(separator), -1), _trimmed)
     else:
         items = _python_list(text)
     return F.when(
@@ -138,7 +141,13 @@ def _python_list(text: Column) -> Column:
             "$1",
         ),
     )
-    return F.when(text.rlike(whole), F.transform(unquoted, F.trim))
+    return F.when(text.rlike(whole), F.transform(unquoted, _trimmed))
+
+
+def _trimmed(value: Column) -> Column:
+    """``F.trim`` of one argument: ``F.transform`` passes a two-argument function the element's
+    index as well, and ``F.trim`` would take it as the characters to trim."""
+    return F.trim(value)
 
 
 def _literal_regex(text: str) -> str:

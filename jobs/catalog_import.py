@@ -1,30 +1,70 @@
-"""Import a real catalogue file (public Spotify track datasets) into the platform's schema.
+"""Import a real catalogue file into the platform's schema, never losing what was already there.
 
 :func:`normalise` is the pure transform: every source row comes out once, either accepted
-(``reject_reason`` null) or with the first reason it cannot be imported. Nothing is dropped
-silently: rejected rows are written, with their reason, next to the catalogue.
+(``reject_reason`` null) or with the first reason it cannot be imported. :func:`import_catalog`
+judges the whole file before anything is written (:func:`~content_signals.jobs.file_import.check_acceptance`),
+then merges it into the catalogue or replaces it, in one atomic swap of the catalogue folder, and
+records the import. Nothing is dropped silently: rejected rows are written, with their reason,
+under the import's own folder.
 """
 
 from __future__ import annotations
 
-import ast
+import operator
+import shutil
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import reduce
 from pathlib import Path
+from typing import Literal
 
-import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from content_signals.catalog_mapping import CatalogMapping
+from content_signals.catalog_mapping import (
+    CONTENT_TYPES,
+    DERIVED_CONTENT_PREFIX,
+    DERIVED_CREATOR_PREFIX,
+    CatalogMapping,
+)
 from content_signals.errors import SignalsError
+from content_signals.file_mapping import FieldSource, mapping_digest
+from content_signals.import_log import (
+    APPLIED,
+    DRY_RUN,
+    REFUSED,
+    ImportRecord,
+    file_fingerprint,
+    record_import,
+)
+from content_signals.jobs.file_import import (
+    REJECT_REASON,
+    SOURCE_ROW,
+    ImportRefused,
+    RejectReport,
+    check_acceptance,
+    new_import_id,
+    read_source,
+    reject_report,
+    source_struct,
+    write_rejects,
+)
 from content_signals.layout import DataLayout
 from content_signals.partitions import swap_into_place
+from content_signals.value_parsers import (
+    blank_to_null,
+    derived_id,
+    parse_boolean,
+    parse_date,
+    parse_duration_ms,
+    parse_list,
+    parse_number,
+)
 
-REJECT_REASON = "reject_reason"
+ImportMode = Literal["merge", "replace"]
+
 # In the order they are checked: a row is reported under the first that applies.
 REJECT_REASONS = (
     "missing_id",
@@ -34,181 +74,250 @@ REJECT_REASONS = (
     "bad_explicit",
     "bad_release_date",
     "bad_creators",
+    "bad_content_type",
 )
-_ROW = "_source_row"
-_TRUE = ("true", "1", "yes", "t")
-_FALSE = ("false", "0", "no", "f")
+# How to fix each reason, said once here and shown by the refusal line and --dry-run.
+REJECT_HINTS = {
+    "missing_id": "map content_id to a column filled in every row, or derive it: "
+    "content_id: {derive: [artist, title, year]}",
+    "duplicate_id": "rows share an id (the first is kept); with a derived id, add a column that tells "
+    "them apart (album, duration) to derive",
+    "missing_title": "map title to the column that holds the item's name",
+    "bad_duration": "durations must be positive numbers in the field's unit or m:ss; "
+    "set duration_ms: {column: ..., unit: ms|s|min}",
+    "bad_explicit": "add the file's spellings: "
+    "explicit: {column: ..., true_values: [...], false_values: [...]}",
+    "bad_release_date": "dates are read as YYYY, YYYY-MM or YYYY-MM-DD; "
+    "for another order set release_date: {column: ..., pattern: dd/MM/yyyy}",
+    "bad_creators": "set list_format (python, delimited or single) and list_separator to how the "
+    "file writes its artists; ids and names must have as many entries",
+    "bad_content_type": f"content types must be one of {', '.join(CONTENT_TYPES)}",
+}
+
+CONTENT_COLUMNS = {
+    "content_id": "string",
+    "content_type": "string",
+    "title": "string",
+    "description": "string",
+    "creator_id": "string",
+    "duration_ms": "bigint",
+    "explicit": "boolean",
+    "release_date": "date",
+    "language": "string",
+}
+CREATOR_COLUMNS = {"creator_id": "string", "name": "string", "joined_date": "date"}
 
 
-@dataclass(frozen=True)
-class ImportSummary:
-    source: str
-    imported: int
-    creators: int
-    rejected: dict[str, int]
-    seconds: float
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
-    def describe(self) -> str:
-        reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(self.rejected.items())) or "none"
-        return (
-            f"imported {self.imported:,} items and {self.creators:,} creators from {self.source}; "
-            f"rejected {self.rejected_total:,} rows ({reasons}) in {self.seconds:.1f}s"
-        )
-
-
-@F.pandas_udf(T.ArrayType(T.StringType()))  # type: ignore[call-overload]
-def parse_python_list(cells: pd.Series) -> pd.Series:
-    """``"['a', "b's"]"`` -> ``['a', "b's"]``; anything that is not a list of scalars -> null."""
-
-    def parse(cell: object) -> list[str] | None:
-        if not isinstance(cell, str):
-            return None
-        try:
-            value = ast.literal_eval(cell.strip())
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return None
-        if not isinstance(value, list | tuple) or any(isinstance(v, list | tuple | dict) for v in value):
-            return None
-        return [str(v).strip() for v in value]
-
-    return cells.map(parse)
-
-
-def _blank_to_null(column: str | None) -> Column:
-    if column is None:
+def _cell(source: FieldSource | None) -> Column:
+    if source is None or source.column is None:
         return F.lit(None).cast("string")
-    trimmed = F.trim(F.col(f"`{column}`"))
-    return F.when(trimmed != "", trimmed)
+    return F.col(f"`{source.column}`")
 
 
-def _parse_list(cell: Column, mapping: CatalogMapping) -> Column:
-    if mapping.list_format == "python":
-        return parse_python_list(cell)
-    parts = F.transform(F.split(cell, mapping.list_separator, -1), lambda p: F.trim(p))
-    return F.when(cell.isNotNull(), parts)
+def _text(source: FieldSource | None) -> Column:
+    return blank_to_null(_cell(source))
 
 
-def _release_date(text: Column) -> Column:
-    """YYYY, YYYY-MM or YYYY-MM-DD -> a date (first day of the year or month when not given)."""
-    full = (
-        F.when(text.rlike(r"^\d{4}$"), F.concat(text, F.lit("-01-01")))
-        .when(text.rlike(r"^\d{4}-\d{2}$"), F.concat(text, F.lit("-01")))
-        .when(text.rlike(r"^\d{4}-\d{2}-\d{2}$"), text)
+def _content_id(source: FieldSource) -> Column:
+    """The id column as written, or a derived one; null when every cell it comes from is blank."""
+    if source.derive is None:
+        return _text(source)
+    cells = [F.col(f"`{c}`") for c in source.derive]
+    any_filled = reduce(operator.or_, [blank_to_null(c).isNotNull() for c in cells])
+    return F.when(any_filled, derived_id(cells, DERIVED_CONTENT_PREFIX))
+
+
+def _creator_list(source: FieldSource | None, mapping: CatalogMapping) -> Column:
+    if source is None:
+        return F.lit(None).cast("array<string>")
+    return parse_list(
+        _cell(source),
+        source.list_format or mapping.list_format,
+        source.list_separator or mapping.list_separator,
     )
-    return F.try_to_date(full, "yyyy-MM-dd")
 
 
 def normalise(source: DataFrame, mapping: CatalogMapping) -> DataFrame:
-    """Source rows (all strings) -> platform catalogue rows plus ``reject_reason`` and ``source``."""
+    """Source rows (all strings) -> catalogue rows, audio descriptors, ``creator_ids`` and
+    ``creator_names`` (lists), ``reject_reason`` and ``source`` (the row as read)."""
     cols = mapping.columns
-    content_id = _blank_to_null(cols.content_id)
-    title = _blank_to_null(cols.title)
-    duration = F.col(f"`{cols.duration_ms}`").try_cast("double")
-    explicit_text = F.lower(_blank_to_null(cols.explicit))
-    explicit = F.when(explicit_text.isin(*_TRUE), True).when(explicit_text.isin(*_FALSE), False)
-    release_text = _blank_to_null(cols.release_date)
-    release = _release_date(release_text)
-    creator_ids = _parse_list(_blank_to_null(cols.creator_ids), mapping)
-    creator_names = (
-        _parse_list(_blank_to_null(cols.creator_names), mapping)
-        if cols.creator_names
-        else F.lit(None).cast("array<string>")
+    duration_unit = cols.duration_ms.unit or "ms"
+    names = _creator_list(cols.creator_names, mapping)
+    ids = (
+        _creator_list(cols.creator_ids, mapping)
+        if cols.creator_ids is not None
+        # No id column: the same name gets the same id in every file (one creator per name).
+        else F.transform(names, lambda name: derived_id([name], DERIVED_CREATOR_PREFIX))
     )
-    first_seen = Window.partitionBy(content_id).orderBy(_ROW)
-
+    content_type = F.lower(_text(cols.content_type)) if cols.content_type else F.lit(mapping.content_type)
+    explicit = cols.explicit
+    release = cols.release_date
+    first_seen = Window.partitionBy("_id").orderBy(SOURCE_ROW)
     frame = source.select(
         "*",
-        content_id.alias("_id"),
-        F.row_number().over(first_seen).alias("_occurrence"),
-        title.alias("_title"),
-        duration.alias("_duration"),
-        explicit_text.alias("_explicit_text"),
-        explicit.alias("_explicit"),
-        release_text.alias("_release_text"),
-        release.alias("_release"),
-        creator_ids.alias("_creator_ids"),
-        creator_names.alias("_creator_names"),
-    )
+        _content_id(cols.content_id).alias("_id"),
+        _text(cols.title).alias("_title"),
+        parse_duration_ms(_cell(cols.duration_ms), duration_unit).alias("_duration"),  # type: ignore[arg-type]
+        _text(explicit).alias("_explicit_text"),
+        (
+            parse_boolean(_cell(explicit), explicit.true_spellings(), explicit.false_spellings())
+            if explicit
+            else F.lit(None).cast("boolean")
+        ).alias("_explicit"),
+        _text(release).alias("_release_text"),
+        (parse_date(_cell(release), release.pattern) if release else F.lit(None).cast("date")).alias(
+            "_release"
+        ),
+        ids.alias("_creator_ids"),
+        names.alias("_creator_names"),
+        content_type.alias("_content_type"),
+    ).withColumn("_occurrence", F.row_number().over(first_seen))
     bad_creators = (
         F.col("_creator_ids").isNull()
-        | (F.size("_creator_ids") == 0)
-        | F.exists("_creator_ids", lambda c: c == "")
         | (F.col("_creator_names").isNotNull() & (F.size("_creator_names") != F.size("_creator_ids")))
+        | (F.lit(cols.creator_names is not None) & F.col("_creator_names").isNull())
     )
     reason = (
         F.when(F.col("_id").isNull(), "missing_id")
         .when(F.col("_occurrence") > 1, "duplicate_id")
         .when(F.col("_title").isNull(), "missing_title")
-        .when(F.col("_duration").isNull() | (F.col("_duration") <= 0), "bad_duration")
+        .when(F.col("_duration").isNull(), "bad_duration")
         .when(F.col("_explicit_text").isNotNull() & F.col("_explicit").isNull(), "bad_explicit")
         .when(F.col("_release_text").isNotNull() & F.col("_release").isNull(), "bad_release_date")
         .when(bad_creators, "bad_creators")
+        .when(~F.coalesce(F.col("_content_type").isin(*CONTENT_TYPES), F.lit(False)), "bad_content_type")
     )
-    audio = [
-        F.col(f"`{source_col}`").try_cast("double").alias(name) for name, source_col in mapping.audio.items()
-    ]
-    # The source row is kept whole (as a struct, since its column names may clash with ours) so that
-    # a rejected row can be written back exactly as it was read.
-    source_row = F.struct(*[F.col(f"`{c}`") for c in source.columns if c != _ROW]).alias("source")
+    audio = [parse_number(F.col(f"`{column}`")).alias(name) for name, column in mapping.audio.items()]
     return frame.select(
-        source_row,
-        F.col(_ROW),
+        source_struct(source),
+        F.col(SOURCE_ROW),
         reason.alias(REJECT_REASON),
         F.col("_id").alias("content_id"),
-        F.lit(mapping.content_type).alias("content_type"),
+        F.col("_content_type").alias("content_type"),
         F.col("_title").alias("title"),
-        _blank_to_null(cols.description).alias("description"),
+        _text(cols.description).alias("description"),
         F.get("_creator_ids", 0).alias("creator_id"),
-        F.col("_duration").cast("long").alias("duration_ms"),
+        F.col("_duration").alias("duration_ms"),
         F.col("_explicit").alias("explicit"),
         F.col("_release").alias("release_date"),
-        _blank_to_null(cols.language).alias("language"),
+        _text(cols.language).alias("language"),
         F.col("_creator_ids").alias("creator_ids"),
         F.col("_creator_names").alias("creator_names"),
         *audio,
     )
 
 
-CONTENT_COLUMNS = (
-    "content_id", "content_type", "title", "description", "creator_id",
-    "duration_ms", "explicit", "release_date", "language",
-)  # fmt: skip
+def conform(frame: DataFrame, columns: dict[str, str]) -> DataFrame:
+    """Exactly ``columns``, in order, with their types (the catalogue's schema, whoever wrote it)."""
+    return frame.select([F.col(name).cast(dtype).alias(name) for name, dtype in columns.items()])
 
 
 def creators(accepted: DataFrame) -> DataFrame:
-    """Every credited creator once, with the first name seen for its id."""
+    """Every credited creator once, with the first name seen for its id (null when the file has
+    no names)."""
     pairs = accepted.select(
         F.posexplode("creator_ids").alias("position", "creator_id"),
         F.col("creator_names"),
-        F.col(_ROW),
+        F.col(SOURCE_ROW),
     ).select(
         "creator_id",
         F.get("creator_names", F.col("position")).alias("name"),
-        F.col(_ROW),
+        F.col(SOURCE_ROW),
     )
-    return pairs.groupBy("creator_id").agg(
-        F.min_by("name", _ROW).alias("name"), F.lit(None).cast("date").alias("joined_date")
-    )
+    found = pairs.groupBy("creator_id").agg(F.min_by("name", SOURCE_ROW).alias("name"))
+    return conform(found.withColumn("joined_date", F.lit(None)), CREATOR_COLUMNS)
 
 
-def read_source(spark: SparkSession, path: Path, mapping: CatalogMapping) -> DataFrame:
-    if not path.is_file():
-        raise SignalsError(f"catalogue file {path} does not exist")
-    reader = spark.read.option("header", True).option("sep", mapping.delimiter).option("mode", "PERMISSIVE")
-    reader = reader.option("quote", mapping.quote if mapping.quote is not None else "\u0000")
-    if mapping.quote is not None:
-        reader = reader.option("escape", mapping.quote).option("multiLine", True)
-    frame = reader.csv(str(path))
-    missing = [c for c in mapping.source_columns() if c not in frame.columns]
-    if missing:
-        raise SignalsError(
-            f"{path.name} does not match mapping {mapping.name!r}: missing columns {', '.join(missing)}"
-        )
-    return frame.withColumn(_ROW, F.monotonically_increasing_id())
+def upsert(existing: DataFrame | None, incoming: DataFrame, key: str) -> DataFrame:
+    """``incoming`` rows, plus every ``existing`` row whose ``key`` it does not have."""
+    if existing is None:
+        return incoming
+    kept = existing.join(incoming.select(key), key, "left_anti")
+    return kept.unionByName(incoming, allowMissingColumns=True)
+
+
+def change_counts(
+    existing: DataFrame | None, incoming: DataFrame, key: str, replacing: bool
+) -> dict[str, int]:
+    """How ``incoming`` changes ``existing`` by ``key``: added, updated (any value differs, nulls
+    compared as values), unchanged, and (when replacing) removed."""
+    if existing is None:
+        return {"added": incoming.count(), "updated": 0, "unchanged": 0, "removed": 0}
+    columns = [c for c in incoming.columns if c != key and c in existing.columns]
+    fingerprint = F.xxhash64(*[F.coalesce(F.col(c).cast("string"), F.lit("\u0000null")) for c in columns])
+    ours = incoming.select(key, fingerprint.alias("_new"))
+    theirs = existing.select(key, fingerprint.alias("_old"))
+    joined = ours.join(theirs, key, "full_outer")
+    row = joined.agg(
+        F.count_if(F.col("_old").isNull()).alias("added"),
+        F.count_if(
+            F.col("_new").isNotNull() & F.col("_old").isNotNull() & (F.col("_new") != F.col("_old"))
+        ).alias("updated"),
+        F.count_if(F.col("_new") == F.col("_old")).alias("unchanged"),
+        F.count_if(F.col("_new").isNull()).alias("absent"),
+    ).first()
+    assert row is not None
+    return {
+        "added": int(row["added"]),
+        "updated": int(row["updated"]),
+        "unchanged": int(row["unchanged"]),
+        "removed": int(row["absent"]) if replacing else 0,
+    }
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    source: str
+    import_id: str
+    mode: ImportMode
+    outcome: str
+    report: RejectReport
+    # Catalogue changes by content id: added, updated, unchanged, removed (replace only).
+    changes: dict[str, int]
+    items: int  # in the catalogue after the import (or that it would have, for a dry run)
+    creators: int
+    seconds: float
+    rejects_path: str = ""
+    derived_ids: list[str] = field(default_factory=list)
+    # A dry run of a file the real import would refuse says so (the refusal's one line).
+    refused_because: str = ""
+
+    @property
+    def imported(self) -> int:
+        return self.report.accepted
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        return self.report.counts
+
+    @property
+    def rejected_total(self) -> int:
+        return self.report.rejected
+
+    def describe(self) -> str:
+        c = self.changes
+        verb = "would be" if self.outcome == DRY_RUN else "now"
+        lines = [
+            f"{'dry run of ' if self.outcome == DRY_RUN else ''}{self.mode} import {self.import_id} "
+            f"from {self.source}: {self.report.accepted:,} of {self.report.rows:,} rows accepted; "
+            f"{c['added']:,} added, {c['updated']:,} updated, {c['unchanged']:,} unchanged"
+            + (f", {c['removed']:,} removed" if self.mode == "replace" else "")
+            + f", {self.report.rejected:,} rejected; the catalogue {verb} holds {self.items:,} items "
+            f"and {self.creators:,} creators ({self.seconds:.1f}s)"
+        ]
+        if self.derived_ids:
+            lines.append("ids derived from " + "; ".join(self.derived_ids))
+        if self.report.counts:
+            lines += self.report.describe(REJECT_HINTS)[1:]
+        if self.refused_because:
+            lines.append("the import would be REFUSED: " + self.refused_because)
+        if self.rejects_path:
+            lines.append(f"rejected rows, with their reason: {self.rejects_path}")
+        return "\n".join(lines)
+
+
+def _read_existing(spark: SparkSession, path: Path) -> DataFrame | None:
+    return spark.read.parquet(str(path)) if path.exists() else None
 
 
 def import_catalog(
@@ -217,36 +326,115 @@ def import_catalog(
     path: Path,
     mapping: CatalogMapping,
     progress: Callable[[str], None] = lambda _line: None,
+    mode: ImportMode | None = None,
+    min_accepted_share: float = 0.5,
+    dry_run: bool = False,
 ) -> ImportSummary:
-    """Replace the catalogue with the accepted rows of ``path``; write the rejects beside it."""
-    started = time.perf_counter()
-    source = read_source(spark, path, mapping)
+    """Merge ``path`` into the catalogue (``mode`` merge, the default once one exists) or replace
+    it (``replace``, the default for the first import), in one atomic swap.
+
+    Raises :class:`~content_signals.jobs.file_import.ImportRefused`, changing nothing, unless at
+    least one row and ``min_accepted_share`` of the rows are accepted. ``dry_run`` judges the file
+    and counts what would change, and writes nothing. Every import is recorded in the import log.
+    """
+    started, started_at = time.perf_counter(), datetime.now(UTC).isoformat()
+    import_id = new_import_id("catalog")
+    source = read_source(spark, path, mapping, "catalogue")
+    existing_content = _read_existing(spark, layout.content_path)
+    mode = mode or ("merge" if existing_content is not None else "replace")
     rows = normalise(source, mapping).persist()
     try:
-        progress(f"read {rows.count():,} rows from {path.name} with mapping {mapping.name}")
-        accepted = rows.where(F.col(REJECT_REASON).isNull())
-        rejected = rows.where(F.col(REJECT_REASON).isNotNull())
-        staged = layout.staging_dir / f"catalog.{uuid.uuid4().hex[:8]}"
-        accepted.select(*CONTENT_COLUMNS).write.parquet(str(staged / "content.parquet"))
-        creator_rows = creators(accepted)
-        creator_rows.write.parquet(str(staged / "creators.parquet"))
-        if mapping.audio:
-            accepted.select("content_id", *mapping.audio).write.parquet(
-                str(staged / "audio_features.parquet")
+        report = reject_report(rows, [c for c in source.columns if c != SOURCE_ROW])
+        progress(f"read {report.rows:,} rows from {path.name} with mapping {mapping.name}")
+        derived = [f"{name}: {s.describe()}" for name, s in mapping.fields().items() if s.derive]
+        if not mapping.columns.creator_ids:
+            derived.append("creator_ids: the creator names")
+
+        def record(outcome: str, changes: dict[str, int], rejects: str = "", reason: str = "") -> None:
+            record_import(
+                layout,
+                ImportRecord(
+                    import_id=import_id,
+                    kind="catalog",
+                    source=str(path.resolve()),
+                    fingerprint=file_fingerprint(path),
+                    mapping=mapping.name,
+                    mapping_digest=mapping_digest(mapping),
+                    mode=mode,
+                    outcome=outcome,
+                    rows=report.rows,
+                    accepted=report.accepted,
+                    rejected=report.counts,
+                    changes=changes,
+                    started_at=started_at,
+                    seconds=round(time.perf_counter() - started, 3),
+                    rejects_path=rejects,
+                    reason=reason,
+                ),
             )
-        rejected.select("source.*", REJECT_REASON).coalesce(1).write.option("header", True).csv(
-            str(staged / "import_rejects")
-        )
-        counts = {r[REJECT_REASON]: r["count"] for r in rejected.groupBy(REJECT_REASON).count().collect()}
-        imported = spark.read.parquet(str(staged / "content.parquet")).count()
-        creator_count = spark.read.parquet(str(staged / "creators.parquet")).count()
+
+        rejected = rows.where(F.col(REJECT_REASON).isNotNull())
+        refused_because = ""
+        if not dry_run:
+            try:
+                check_acceptance(report, min_accepted_share, REJECT_HINTS, path)
+            except ImportRefused as refusal:
+                where = str(write_rejects(rejected, layout, import_id)) if report.rejected else ""
+                record(REFUSED, {}, where, str(refusal))
+                raise
+
+        accepted = rows.where(F.col(REJECT_REASON).isNull())
+        content = conform(accepted, CONTENT_COLUMNS)
+        new_creators = creators(accepted)
+        audio = accepted.select("content_id", *mapping.audio) if mapping.audio else None
+        compared = content
+        existing_audio = _read_existing(spark, layout.audio_features_path)
+        existing_compared = existing_content
+        if audio is not None:
+            # An item whose audio descriptors changed is updated too.
+            compared = content.join(audio, "content_id", "left")
+            if existing_content is not None and existing_audio is not None:
+                existing_compared = existing_content.join(
+                    existing_audio.select(
+                        "content_id", *[c for c in mapping.audio if c in existing_audio.columns]
+                    ),
+                    "content_id",
+                    "left",
+                )
+        changes = change_counts(existing_compared, compared, "content_id", replacing=mode == "replace")
+        if mode == "merge":
+            content = upsert(existing_content, content, "content_id")
+            new_creators = upsert(_read_existing(spark, layout.creators_path), new_creators, "creator_id")
+            audio = upsert(existing_audio, audio, "content_id") if audio is not None else existing_audio
+
+        if dry_run:
+            items, creator_count = content.count(), new_creators.count()
+            try:
+                check_acceptance(report, min_accepted_share, REJECT_HINTS, path)
+            except ImportRefused as refusal:
+                refused_because = str(refusal)
+            record(DRY_RUN, changes, reason=refused_because)
+            return ImportSummary(
+                str(path), import_id, mode, DRY_RUN, report, changes, items, creator_count,
+                time.perf_counter() - started, derived_ids=derived, refused_because=refused_because,
+            )  # fmt: skip
+
+        staged = layout.staging_dir / f"catalog.{import_id}"
+        content.write.parquet(str(staged / layout.content_path.name))
+        new_creators.write.parquet(str(staged / layout.creators_path.name))
+        if audio is not None:
+            audio.write.parquet(str(staged / layout.audio_features_path.name))
+        items = spark.read.parquet(str(staged / layout.content_path.name)).count()
+        creator_count = spark.read.parquet(str(staged / layout.creators_path.name)).count()
+        if items == 0:  # check_acceptance guarantees accepted rows; this guards the write itself
+            shutil.rmtree(staged, ignore_errors=True)
+            raise SignalsError(f"import of {path.name} wrote an empty catalogue; nothing was changed")
         swap_into_place(staged, layout.catalog_dir)
+        where = str(write_rejects(rejected, layout, import_id)) if report.rejected else ""
+        record(APPLIED, changes, where)
     finally:
         rows.unpersist()
     return ImportSummary(
-        source=str(path),
-        imported=imported,
-        creators=creator_count,
-        rejected=counts,
-        seconds=time.perf_counter() - started,
-    )
+        str(path), import_id, mode, APPLIED, report, changes, items, creator_count,
+        time.perf_counter() - started, where, derived,
+    )  # fmt: skip

@@ -8,6 +8,7 @@ each source row whole in a ``source`` struct; everything from there on is here.
 
 from __future__ import annotations
 
+import csv
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,17 +36,45 @@ def new_import_id(kind: str) -> str:
     return f"{kind}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
+def check_header(path: Path, mapping: FileMapping, what: str) -> None:
+    """Raise unless ``path`` exists and (for delimited text) its header has every column the mapping
+    reads. Python alone, so a file in another layout is refused before an engine starts."""
+    if not path.is_file():
+        raise SignalsError(f"{what} file {path} does not exist")
+    if mapping.format != "csv":
+        return
+    with path.open(
+        encoding=mapping.encoding.lower().replace("utf-8", "utf-8-sig"), errors="replace"
+    ) as handle:
+        first = handle.readline().rstrip("\r\n")
+    quoting = {"quotechar": mapping.quote} if mapping.quote else {"quoting": csv.QUOTE_NONE}
+    header = next(csv.reader([first], delimiter=mapping.delimiter, **quoting), [])  # type: ignore[call-overload]
+    _check_columns(path, mapping, [h.strip() for h in header])
+
+
+def _check_columns(path: Path, mapping: FileMapping, columns: list[str]) -> None:
+    missing = [c for c in mapping.source_columns() if c not in columns]
+    if missing:
+        raise SignalsError(
+            f"{path.name} does not match mapping {mapping.name!r}: missing columns {', '.join(missing)} "
+            f"(the file has: {', '.join(columns[:12])}{', …' if len(columns) > 12 else ''})"
+        )
+
+
 def read_source(spark: SparkSession, path: Path, mapping: FileMapping, what: str) -> DataFrame:
     """Every row of ``path`` with every column as a string, plus ``_source_row`` (the read order).
 
     Raises when the file is missing or lacks a column the mapping reads: a file in another layout
     is refused whole, before any row is judged.
     """
-    if not path.is_file():
-        raise SignalsError(f"{what} file {path} does not exist")
+    check_header(path, mapping, what)
     if mapping.format == "json":
         starts_with_array = path.read_bytes()[:4096].lstrip()[:1] == b"["
-        frame = spark.read.option("multiLine", starts_with_array).option("encoding", mapping.encoding).json(str(path))
+        frame = (
+            spark.read.option("multiLine", starts_with_array)
+            .option("encoding", mapping.encoding)
+            .json(str(path))
+        )
         frame = frame.select([F.col(f"`{c}`").cast("string").alias(c) for c in frame.columns])
     else:
         reader = (
@@ -58,12 +87,7 @@ def read_source(spark: SparkSession, path: Path, mapping: FileMapping, what: str
         if mapping.quote is not None:
             reader = reader.option("escape", mapping.quote).option("multiLine", True)
         frame = reader.csv(str(path))
-    missing = [c for c in mapping.source_columns() if c not in frame.columns]
-    if missing:
-        raise SignalsError(
-            f"{path.name} does not match mapping {mapping.name!r}: missing columns {', '.join(missing)} "
-            f"(the file has: {', '.join(frame.columns[:12])}{', …' if len(frame.columns) > 12 else ''})"
-        )
+    _check_columns(path, mapping, frame.columns)
     return frame.withColumn(SOURCE_ROW, F.monotonically_increasing_id())
 
 
