@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from content_signals.files import read_json_lines
 from content_signals.layout import DataLayout
 
 # What an import did: its rows went in, it was refused (too few accepted), or it was a dry run.
@@ -57,11 +58,4 @@ def record_import(layout: DataLayout, record: ImportRecord) -> None:
 
 def import_log(layout: DataLayout) -> list[ImportRecord]:
     """Every import recorded so far, oldest first."""
-    if not layout.imports_log_path.exists():
-        return []
-    fields = set(ImportRecord.__dataclass_fields__)
-    return [
-        ImportRecord(**{k: v for k, v in json.loads(line).items() if k in fields})
-        for line in layout.imports_log_path.read_text().splitlines()
-        if line.strip()
-    ]
+    return read_json_lines(layout.imports_log_path, ImportRecord)

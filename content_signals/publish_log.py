@@ -6,9 +6,9 @@ dashboard; a format, so it lives in the vocabulary that both import.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from content_signals.files import read_json_lines
 from content_signals.layout import DataLayout
 
 
@@ -28,11 +28,4 @@ class PublishRecord:
 
 def publish_log(layout: DataLayout) -> list[PublishRecord]:
     """Every publication recorded so far, oldest first."""
-    if not layout.publish_log_path.exists():
-        return []
-    fields = set(PublishRecord.__dataclass_fields__)
-    return [
-        PublishRecord(**{k: v for k, v in json.loads(line).items() if k in fields})
-        for line in layout.publish_log_path.read_text().splitlines()
-        if line.strip()
-    ]
+    return read_json_lines(layout.publish_log_path, PublishRecord)
