@@ -69,6 +69,9 @@ class Guess:
     list_format: str = "single"
     list_separator: str = ";"
 
+    def roles_of(self, column: str) -> str:
+        return ", ".join(role for role, mapped in self.roles.items() if mapped == column) or "not mapped"
+
 
 def _split(text: str, delimiter: str, quote: str | None) -> list[list[str]]:
     if quote is None:
@@ -150,18 +153,26 @@ def _assign_roles(guess: Guess) -> None:
 
 
 def _list_options(guess: Guess) -> None:
+    """Python list literals, or a separator no name contains (``;`` or ``|``), else one creator
+    per cell: commas and ampersands are not split on, since names contain them (``Tyler, The
+    Creator``, ``Simon & Garfunkel``)."""
     column = guess.roles.get("creator_names") or guess.roles.get("creator_ids")
     if column is None:
         return
     values = _values(guess, column)
     if values and sum(v.startswith("[") for v in values) > 0.9 * len(values):
         guess.list_format = "python"
-    elif values and sum(";" in v for v in values) > 0.05 * len(values):
-        guess.list_format, guess.list_separator = "delimited", ";"
-    elif values and sum("|" in v for v in values) > 0.05 * len(values):
-        guess.list_format, guess.list_separator = "delimited", "|"
+        guess.notes[column] = f"{guess.notes.get(column, '')} (Python list literals)".strip()
+        return
+    counts = {sep: sum(sep in v for v in values) for sep in (";", "|")}
+    separator = max(counts, key=lambda sep: counts[sep])
+    if counts[separator] >= max(1, 0.002 * len(values)):
+        guess.list_format, guess.list_separator = "delimited", separator
+        why = f"{counts[separator]:,} of {len(values):,} sample values hold {separator!r}: read as lists"
     else:
         guess.list_format = "single"
+        why = "one creator per cell"
+    guess.notes[column] = f"{guess.roles_of(column)}, {why}"
 
 
 def _duration_options(guess: Guess) -> None:
@@ -256,7 +267,7 @@ def infer(path: Path) -> Guess:
     _id_options(guess)
     for role in ROLE_NAMES:
         if role in guess.roles:
-            guess.notes.setdefault(guess.roles[role], role)
+            guess.notes.setdefault(guess.roles[role], guess.roles_of(guess.roles[role]))
     for column in guess.columns:
         if _key(column) in AUDIO_NAMES:
             guess.notes[column] = f"audio {AUDIO_NAMES[_key(column)]}"
