@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from content_signals.cli import catalog, demo, gate, jobs, models, publish, serve
+from content_signals.cli import catalog, demo, events, gate, jobs, models, publish, serve
 from content_signals.cli.common import EXIT_ERROR, EXIT_GATE_FAILED
 from content_signals.config import PlatformConfig, load_config
 from content_signals.errors import GateFailed, SignalsError
@@ -42,6 +42,7 @@ app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(models.train_app, name="train")
 app.add_typer(models.review_app, name="review")
 app.add_typer(catalog.import_app, name="import")
+catalog.import_app.command("events")(events.import_events)
 app.add_typer(gate.quarantine_app, name="quarantine")
 app.add_typer(gate.quality_app, name="quality")
 
