@@ -40,30 +40,14 @@ TIMESTAMP_UNITS = ("iso", "s", "ms")
 PLAYED_UNITS = ("ms", "s", "min")
 
 
-class IdSource(FieldSource):
-    """An id field: a :class:`FieldSource` that may also name a prefix to remove from each cell
-    (``spotify:track:4uLU6hMCjMI75M1A2tKUQC`` -> ``4uLU6hMCjMI75M1A2tKUQC``). A cell without the
-    prefix is kept as written."""
-
-    strip_prefix: str | None = None
-
-    @model_validator(mode="after")
-    def _prefix_on_a_column(self) -> IdSource:
-        if self.strip_prefix is not None and self.derive is not None:
-            raise ValueError("strip_prefix applies to a column, not to a derived id")
-        if self.strip_prefix == "":
-            raise ValueError("strip_prefix must not be empty")
-        return self
-
-
 class EventsColumns(BaseModel):
     """The event fields and where each comes from. Required: the item, the timestamp and ms played;
     the user too unless the mapping gives ``default_user_id``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user_id: IdSource | None = None
-    content_id: IdSource
+    user_id: FieldSource | None = None
+    content_id: FieldSource
     timestamp: FieldSource
     ms_played: FieldSource
     saved: FieldSource | None = None

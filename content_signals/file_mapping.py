@@ -40,6 +40,9 @@ class FieldSource(_Strict):
     column: str | None = None
     # Ids only: derive a stable id from these source columns (see value_parsers.derived_id).
     derive: tuple[str, ...] | None = None
+    # Ids only: a prefix to remove from each cell (spotify:track:4uLU… -> 4uLU…); a cell without it
+    # is kept as written.
+    strip_prefix: str | None = None
     # Durations: ms, s or min (clock times such as 3:35 are read whatever the unit).
     # Timestamps: iso, s or ms since the Unix epoch.
     unit: str | None = None
@@ -63,6 +66,10 @@ class FieldSource(_Strict):
             raise ValueError("give exactly one of column and derive")
         if self.derive is not None and not self.derive:
             raise ValueError("derive needs at least one column")
+        if self.strip_prefix is not None and self.derive is not None:
+            raise ValueError("strip_prefix applies to a column, not to a derived id")
+        if self.strip_prefix == "":
+            raise ValueError("strip_prefix must not be empty")
         return self
 
     def source_columns(self) -> list[str]:

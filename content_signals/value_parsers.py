@@ -60,9 +60,10 @@ def parse_number(cell: Column) -> Column:
     return F.when(~F.isnan(value), value)
 
 
-def parse_duration_ms(cell: Column, unit: DurationUnit = "ms") -> Column:
+def parse_duration_ms(cell: Column, unit: DurationUnit = "ms", allow_zero: bool = False) -> Column:
     """Milliseconds (a long) from a number in ``unit`` (``215000``, ``215.4`` s, ``3.6`` min) or a
-    clock time (``3:35``, ``1:02:03``, whatever the unit); null when unreadable or not positive."""
+    clock time (``3:35``, ``1:02:03``, whatever the unit); null when unreadable, negative, or zero
+    unless ``allow_zero`` (an item lasts a while; a play may be skipped at once)."""
     text = blank_to_null(cell)
     parts = F.split(text, ":")
     n = F.size(parts)
@@ -72,7 +73,7 @@ def parse_duration_ms(cell: Column, unit: DurationUnit = "ms") -> Column:
     clock_ms = (hours * 3600 + minutes * 60 + seconds) * 1000
     number_ms = parse_number(text) * F.lit(_MS_PER_UNIT[unit])
     ms = F.when(text.rlike(_CLOCK), clock_ms).otherwise(number_ms)
-    return F.when(ms > 0, F.round(ms).cast("long"))
+    return F.when((ms > 0) | (F.lit(allow_zero) & (ms == 0)), F.round(ms).cast("long"))
 
 
 def parse_date(cell: Column, pattern: str | None = None) -> Column:
@@ -99,7 +100,12 @@ def parse_timestamp(cell: Column, unit: TimestampUnit = "iso") -> Column:
     epoch; null when unreadable."""
     text = blank_to_null(cell)
     if unit == "iso":
-        normalised = F.regexp_replace(F.regexp_replace(text, " ", "T"), "Z$", "+00:00")
+        # 2026-01-05 10:00 +02:00 -> 2026-01-05T10:00:00+02:00; a bare date is its midnight.
+        spaced = F.regexp_replace(text, r"^(\d{4}-\d{1,2}-\d{1,2})(?:[ T]+|$)", "$1T")
+        attached = F.regexp_replace(spaced, r" +([+-]\d{2}:?\d{2}|Z)$", "$1")
+        with_seconds = F.regexp_replace(attached, r"T(\d{1,2}:\d{2})(?=$|[+-]|Z)", "T$1:00")
+        dated = F.regexp_replace(with_seconds, r"T$", "T00:00:00")
+        normalised = F.regexp_replace(dated, "Z$", "+00:00")
         with_zone = F.when(normalised.rlike(r"([+-]\d{2}:?\d{2})$"), normalised).otherwise(
             F.concat(normalised, F.lit("+00:00"))
         )

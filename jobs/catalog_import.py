@@ -10,13 +10,11 @@ under the import's own folder.
 
 from __future__ import annotations
 
-import operator
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import reduce
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +43,7 @@ from content_signals.jobs.file_import import (
     ImportRefused,
     RejectReport,
     check_acceptance,
+    id_column,
     new_import_id,
     read_source,
     reject_report,
@@ -118,15 +117,6 @@ def _text(source: FieldSource | None) -> Column:
     return blank_to_null(_cell(source))
 
 
-def _content_id(source: FieldSource) -> Column:
-    """The id column as written, or a derived one; null when every cell it comes from is blank."""
-    if source.derive is None:
-        return _text(source)
-    cells = [F.col(f"`{c}`") for c in source.derive]
-    any_filled = reduce(operator.or_, [blank_to_null(c).isNotNull() for c in cells])
-    return F.when(any_filled, derived_id(cells, DERIVED_CONTENT_PREFIX))
-
-
 def _creator_list(source: FieldSource | None, mapping: CatalogMapping) -> Column:
     if source is None:
         return F.lit(None).cast("array<string>")
@@ -155,7 +145,7 @@ def normalise(source: DataFrame, mapping: CatalogMapping) -> DataFrame:
     first_seen = Window.partitionBy("_id").orderBy(SOURCE_ROW)
     frame = source.select(
         "*",
-        _content_id(cols.content_id).alias("_id"),
+        id_column(cols.content_id, DERIVED_CONTENT_PREFIX).alias("_id"),
         _text(cols.title).alias("_title"),
         parse_duration_ms(_cell(cols.duration_ms), duration_unit).alias("_duration"),  # type: ignore[arg-type]
         _text(explicit).alias("_explicit_text"),

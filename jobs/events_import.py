@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from content_signals.errors import SignalsError
-from content_signals.events_mapping import DERIVED_ITEM_PREFIX, EventsMapping, IdSource
+from content_signals.events_mapping import DERIVED_ITEM_PREFIX, EventsMapping
 from content_signals.file_mapping import FieldSource, mapping_digest
 from content_signals.import_log import (
     APPLIED,
@@ -41,6 +41,7 @@ from content_signals.jobs.file_import import (
     ImportRefused,
     RejectReport,
     check_acceptance,
+    id_column,
     new_import_id,
     read_source,
     reject_report,
@@ -54,10 +55,8 @@ from content_signals.value_parsers import (
     DurationUnit,
     TimestampUnit,
     blank_to_null,
-    derived_id,
     parse_boolean,
     parse_duration_ms,
-    parse_number,
     parse_timestamp,
 )
 
@@ -126,32 +125,17 @@ def _cell(column: str) -> Column:
     return blank_to_null(F.col(f"`{column}`"))
 
 
-def _id(source: IdSource, derived_prefix: str) -> Column:
-    """The id of each row: the column's cell (without ``strip_prefix``), or derived from the named
-    columns as :func:`~content_signals.value_parsers.derived_id` does (null when all are blank)."""
-    if source.derive is not None:
-        cells = [_cell(c) for c in source.derive]
-        return F.when(F.coalesce(*cells).isNotNull(), derived_id(cells, derived_prefix))
-    cell = _cell(str(source.column))
-    prefix = source.strip_prefix
-    if prefix is None:
-        return cell
-    rest = cell.substr(F.lit(len(prefix) + 1), F.length(cell))
-    return blank_to_null(F.when(cell.startswith(prefix), rest).otherwise(cell))
-
-
 def _user(mapping: EventsMapping) -> Column:
     source = mapping.columns.user_id
-    user = _id(source, "") if source is not None else F.lit(None).cast("string")
+    user = id_column(source, "") if source is not None else F.lit(None).cast("string")
     return F.coalesce(user, F.lit(mapping.default_user_id)) if mapping.default_user_id is not None else user
 
 
 def _ms_played(source: FieldSource) -> Column:
     """Milliseconds played, zero included (a play skipped at once); null when negative or unreadable."""
-    text = _cell(str(source.column))
-    unit = source.unit or "ms"
-    zero = (parse_number(text) == 0) | text.rlike(r"^(0+:)?0+:00(\.0+)?$")
-    return F.when(zero, F.lit(0).cast("long")).otherwise(parse_duration_ms(text, cast(DurationUnit, unit)))
+    return parse_duration_ms(
+        _cell(str(source.column)), cast(DurationUnit, source.unit or "ms"), allow_zero=True
+    )
 
 
 def _micros(moment: datetime) -> Column:
@@ -183,7 +167,7 @@ def normalise(
         source_struct(source),
         F.col(SOURCE_ROW),
         _user(mapping).alias("_user"),
-        _id(cols.content_id, DERIVED_ITEM_PREFIX).alias("_item"),
+        id_column(cols.content_id, DERIVED_ITEM_PREFIX).alias("_item"),
         timestamp.alias("_ts"),
         (timestamp.isNull() | (timestamp < _micros(EARLIEST_EVENT)) | too_late).alias("_bad_ts"),
         _ms_played(cols.ms_played).alias("_played"),

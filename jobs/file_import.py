@@ -9,18 +9,21 @@ each source row whole in a ``source`` struct; everything from there on is here.
 from __future__ import annotations
 
 import csv
+import operator
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import reduce
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from content_signals.errors import SignalsError
-from content_signals.file_mapping import FileMapping
+from content_signals.file_mapping import FieldSource, FileMapping
 from content_signals.layout import DataLayout
 from content_signals.partitions import swap_into_place
+from content_signals.value_parsers import blank_to_null, derived_id
 
 REJECT_REASON = "reject_reason"
 SOURCE = "source"
@@ -91,7 +94,24 @@ def read_source(spark: SparkSession, path: Path, mapping: FileMapping, what: str
     return frame.withColumn(SOURCE_ROW, F.monotonically_increasing_id())
 
 
-def source_struct(source: DataFrame) -> F.Column:
+def id_column(source: FieldSource, derived_prefix: str) -> Column:
+    """The id of each row: the column's cell (trimmed, without ``strip_prefix``; null when blank),
+    or derived from the named columns (:func:`~content_signals.value_parsers.derived_id`; null
+    when they are all blank). One rule for every importer, so that a catalogue and a listening log
+    derived from the same columns agree on ids."""
+    if source.derive is not None:
+        cells = [F.col(f"`{c}`") for c in source.derive]
+        any_filled = reduce(operator.or_, [blank_to_null(c).isNotNull() for c in cells])
+        return F.when(any_filled, derived_id(cells, derived_prefix))
+    cell = blank_to_null(F.col(f"`{source.column}`"))
+    prefix = source.strip_prefix
+    if prefix is None:
+        return cell
+    rest = cell.substr(F.lit(len(prefix) + 1), F.length(cell))
+    return blank_to_null(F.when(cell.startswith(prefix), rest).otherwise(cell))
+
+
+def source_struct(source: DataFrame) -> Column:
     """The source row whole (a struct, since its column names may clash with ours), so that a
     rejected row is written back exactly as it was read."""
     return F.struct(*[F.col(f"`{c}`") for c in source.columns if c != SOURCE_ROW]).alias(SOURCE)
@@ -124,7 +144,8 @@ class RejectReport:
             f"{self.rejected:,} rejected"
         ]
         for reason, count in sorted(self.counts.items(), key=lambda item: -item[1]):
-            lines.append(f"  {reason}: {count:,} rows. {hints.get(reason, '')}".rstrip())
+            rows = "row" if count == 1 else "rows"
+            lines.append(f"  {reason}: {count:,} {rows}. {hints.get(reason, '')}".rstrip())
             for example in self.examples.get(reason, []):
                 cells = ", ".join(f"{k}={v!r}" for k, v in list(example.items())[:8])
                 lines.append(f"      e.g. {cells}")
@@ -176,7 +197,8 @@ def write_rejects(rejected: DataFrame, layout: DataLayout, import_id: str) -> Pa
     """The rejected source rows, with their reason, as one CSV under the import's folder
     (written to staging first, so the folder is complete or absent)."""
     staged = layout.staging_dir / f"rejects.{import_id}"
-    rejected.select(f"{SOURCE}.*", REJECT_REASON).coalesce(1).write.option("header", True).csv(str(staged))
+    in_file_order = rejected.orderBy(SOURCE_ROW).select(f"{SOURCE}.*", REJECT_REASON)
+    in_file_order.coalesce(1).write.option("header", True).csv(str(staged))
     target = layout.import_rejects_dir(import_id)
     swap_into_place(staged, target)
     return target

@@ -87,7 +87,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 @pytest.fixture(scope="module")
 def server(deployment: Deployment) -> Iterator[str]:
     """Import, run every job, publish, then serve: each step as a user runs it."""
-    imported = signals(deployment, "import", "catalog", str(deployment.source), "--mapping", "spotify_top_hits")
+    imported = signals(
+        deployment, "import", "catalog", str(deployment.source), "--mapping", "spotify_top_hits"
+    )
     assert imported.returncode == 0, imported.stderr
     assert "12 of 12 rows accepted; 12 added" in imported.stdout
 
@@ -124,16 +126,23 @@ def _item(deployment: Deployment, title: str, artist: str) -> str:
     return str(content_id)
 
 
-def test_an_imported_item_is_served_with_features_and_a_safety_decision(deployment: Deployment, server: str) -> None:
+def test_an_imported_item_is_served_with_features_and_a_safety_decision(
+    deployment: Deployment, server: str
+) -> None:
     from content_signals_client import SignalsClient
 
     earfquake = _item(deployment, "EARFQUAKE", "Tyler, The Creator")
-    hello_adele, hello_lionel = _item(deployment, "Hello", "Adele"), _item(deployment, "Hello", "Lionel Richie")
+    hello_adele, hello_lionel = (
+        _item(deployment, "Hello", "Adele"),
+        _item(deployment, "Hello", "Lionel Richie"),
+    )
     assert len({earfquake, hello_adele, hello_lionel}) == 3
     with SignalsClient(server) as client:
         safety = client.get_online_features([earfquake, hello_adele], feature_service="safety_v2")
         statuses = safety.statuses()
-        assert all(s == ["PRESENT", "PRESENT"] for name, s in statuses.items() if "mean_item_plays" not in name)
+        assert all(
+            s == ["PRESENT", "PRESENT"] for name, s in statuses.items() if "mean_item_plays" not in name
+        )
         assert safety.value(earfquake, "is_explicit") is True
         assert safety.value(earfquake, "safety_decision") in ("ALLOW", "REVIEW", "BLOCK")
         assert 0.0 <= safety.value(earfquake, "unsafe_score") <= 1.0

@@ -64,6 +64,12 @@ def test_durations_in_ms_seconds_minutes_or_clock_time(spark, unit, cells, expec
     assert _parse(spark, cells, lambda c: V.parse_duration_ms(c, unit)) == expected
 
 
+def test_a_zero_duration_is_allowed_only_where_asked(spark) -> None:  # type: ignore[no-untyped-def]
+    cells = ["0", "0:00", "0.0", "-1", "12"]
+    assert _parse(spark, cells, lambda c: V.parse_duration_ms(c, "ms", allow_zero=True)) == [0, 0, 0, None, 12]
+    assert _parse(spark, cells, lambda c: V.parse_duration_ms(c, "ms")) == [None, None, None, None, 12]
+
+
 def test_dates_as_year_year_month_or_full_date(spark) -> None:  # type: ignore[no-untyped-def]
     cells = ["1999", "1999.0", "2001-05", "2001/5", "2019-02-08", "2019-2-8", "2019-02-08T10:00:00Z",
              "", "2001-13-45", "99", "May 2001"]  # fmt: skip
@@ -78,13 +84,16 @@ def test_dates_as_year_year_month_or_full_date(spark) -> None:  # type: ignore[n
 def test_timestamps_iso_with_offsets_and_epoch(spark) -> None:  # type: ignore[no-untyped-def]
     iso = _parse(
         spark,
-        ["2026-01-05T23:59:59+02:00", "2026-01-05 10:00:00", "2026-01-05T10:00:00.5Z", "yesterday", ""],
+        ["2026-01-05T23:59:59+02:00", "2026-01-05 10:00:00", "2026-01-05T10:00:00.5Z", "yesterday", "",
+         "2026-01-05 10:00:00 +02:00", "2026-01-05T10:00", "2026-01-05", "2026-01-05 10:00Z"],
         V.parse_timestamp,
-    )
+    )  # fmt: skip
     as_utc = [v.replace(tzinfo=UTC) if v is not None else None for v in iso]
     assert as_utc == [
         datetime(2026, 1, 5, 21, 59, 59, tzinfo=UTC), datetime(2026, 1, 5, 10, tzinfo=UTC),
         datetime(2026, 1, 5, 10, 0, 0, 500_000, tzinfo=UTC), None, None,
+        datetime(2026, 1, 5, 8, tzinfo=UTC), datetime(2026, 1, 5, 10, tzinfo=UTC), datetime(2026, 1, 5, tzinfo=UTC),
+        datetime(2026, 1, 5, 10, tzinfo=UTC),
     ]  # fmt: skip
     seconds = _parse(spark, ["1767225600"], lambda c: V.parse_timestamp(c, "s"))
     millis = _parse(spark, ["1767225600500"], lambda c: V.parse_timestamp(c, "ms"))
