@@ -129,6 +129,8 @@ class ServingConfig(_Strict):
 
 
 Severity = Literal["error", "warning"]
+# Whether a deployment has listening events at all (see PlatformConfig.listening_events).
+ListeningEventsSetting = Literal["auto", "required", "none"]
 
 
 class QualityConfig(_Strict):
@@ -224,6 +226,13 @@ class PlatformConfig(_Strict):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     imports: ImportConfig = Field(default_factory=ImportConfig)
+    # Does this deployment have listening events? A catalogue-only deployment (a label before
+    # launch, a moderation team, an imported public catalogue) has none, and its jobs that need
+    # them are reported as not run instead of failing `signals jobs run all`.
+    #   auto: it has them once any day of events exists under raw/events;
+    #   required: it has them, so a missing day is an error even before the first one arrives;
+    #   none: it has none, whatever raw/events holds (creator_profile's engagement signal is null).
+    listening_events: ListeningEventsSetting = "auto"
 
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> PlatformConfig:

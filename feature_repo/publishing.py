@@ -3,7 +3,9 @@
 
 Only partitions under ``signals/`` are ever materialized, and only the gate moves data there, so a
 quarantined batch cannot reach the online store; the values of the last good partition keep
-serving until a newer good one is published.
+serving until a newer good one is published. A date is published table by table: a table without a
+validated partition (quarantined, or never computed, as engagement in a deployment without
+listening events) is reported and left as it was, and the others are published.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -40,20 +42,50 @@ def store_identity(config: PlatformConfig) -> str:
     return f"{online.type}:{where}/{config.feast.project}"
 
 
-def check_publishable(layout: DataLayout, day: date, tables: list[str]) -> None:
-    """Raise unless every table has a validated partition for ``day`` (cheap: no engine needed)."""
+@dataclass(frozen=True)
+class Unpublished:
+    """A signal table with no validated partition for a day, and why."""
+
+    table: str
+    day: date
+    # The newest quarantined run of the day, when the quality gate refused the partition.
+    quarantined: Path | None
+
+    @property
+    def reason(self) -> str:
+        if self.quarantined is not None:
+            return f"failed its quality gate and is quarantined ({self.quarantined})"
+        return "not computed"
+
+    def describe(self) -> str:
+        return f"{self.table} {self.day.isoformat()}: not published: {self.reason}"
+
+
+def unpublished(layout: DataLayout, day: date, tables: list[str]) -> list[Unpublished]:
+    """The tables of ``tables`` without a validated partition for ``day`` (cheap: no engine needed)."""
+    unknown = [name for name in tables if name not in SIGNAL_TABLES]
+    if unknown:
+        raise SignalsError(f"unknown table {unknown[0]!r}; known tables: {', '.join(SIGNAL_TABLES)}")
+    missing = []
     for name in tables:
         if not layout.signal_partition(name, day).exists():
-            quarantined = quarantined_runs(layout, name, day)
-            if quarantined:
-                raise SignalsError(
-                    f"{name} {day.isoformat()} failed its quality gate and is quarantined "
-                    f"({quarantined[-1]}); nothing was published"
-                )
+            runs = quarantined_runs(layout, name, day)
+            missing.append(Unpublished(name, day, runs[-1] if runs else None))
+    return missing
+
+
+def check_publishable(layout: DataLayout, day: date, tables: list[str]) -> None:
+    """Raise unless every table has a validated partition for ``day`` (cheap: no engine needed)."""
+    for missing in unpublished(layout, day, tables):
+        if missing.quarantined is not None:
             raise SignalsError(
-                f"no validated {name} partition for {day.isoformat()}: "
-                f"run `signals jobs run {name} --date {day.isoformat()}` first"
+                f"{missing.table} {day.isoformat()} failed its quality gate and is quarantined "
+                f"({missing.quarantined}); nothing was published"
             )
+        raise SignalsError(
+            f"no validated {missing.table} partition for {day.isoformat()}: "
+            f"run `signals jobs run {missing.table} --date {day.isoformat()}` first"
+        )
 
 
 def publish(
@@ -64,6 +96,11 @@ def publish(
 ) -> list[PublishRecord]:
     """Apply the repo, then write each table's validated partition of ``day`` into the online store.
 
+    Without ``tables``: every table with a validated partition of ``day``; the others (not
+    computed, as in a deployment without listening events, or quarantined) are reported through
+    ``progress`` and keep serving whatever they served before. Raises when no table has one. With
+    ``tables``: exactly those, each of which must have one (checked before Feast starts).
+
     Idempotent: a partition already published unchanged to the same store is skipped. A partition
     older than one already published is written with Feast's rule that a stored value at least as
     new is kept, so republishing an old day never replaces newer values.
@@ -72,8 +109,18 @@ def publish(
     from content_signals.feature_repo.repo import build_objects, feature_store, online_store_settings
 
     layout = DataLayout(config.data_dir)
-    names = tables or list(SIGNAL_TABLES)
-    check_publishable(layout, day, names)
+    if tables is None:
+        missing = unpublished(layout, day, list(SIGNAL_TABLES))
+        names = [name for name in SIGNAL_TABLES if name not in {m.table for m in missing}]
+        if not names:
+            reasons = "; ".join(f"{m.table} {m.reason}" for m in missing)
+            raise SignalsError(
+                f"nothing to publish for {day.isoformat()}: no table has a validated partition "
+                f"({reasons}); run `signals jobs run all --date {day.isoformat()}` first"
+            )
+    else:
+        check_publishable(layout, day, tables)
+        names, missing = list(dict.fromkeys(tables)), []
     started = time.perf_counter()
     store = feature_store(config)
     objects = build_objects(config)
@@ -126,6 +173,12 @@ def publish(
             f"published {name} {day.isoformat()}: {result.rows:,} rows in {result.seconds:.1f}s "
             f"({rate:,.0f} rows/s)" + (f", {result.skipped:,} kept newer values" if result.skipped else "")
         )
+    for left_out in missing:
+        progress(left_out.describe())
+    progress(
+        f"{day.isoformat()}: {len(names)} of {len(names) + len(missing)} tables published"
+        + (f", {len(missing)} not published" if missing else "")
+    )
     return records
 
 

@@ -3,6 +3,12 @@
 Each input is checked on the file system alone (:meth:`Input.locate`), so a batch checks every input
 of every job and day before Spark starts, and read (:meth:`Input.read`) once Spark runs. A job's
 transform receives each input as the keyword argument of its ``name``.
+
+Two ways for an input to be missing are told apart. A deployment may have none of a kind of data
+at all (:meth:`Input.absent`: no listening events in a catalogue-only deployment, no audio
+descriptors in an imported catalogue): a job that needs it cannot run there, which ``jobs run all``
+reports instead of failing, and a job that takes it as ``optional`` gets ``None``. Data the
+deployment has but not for the date asked (one day's events) is an error, whoever asked.
 """
 
 from __future__ import annotations
@@ -14,10 +20,32 @@ from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 
+from content_signals.config import ListeningEventsSetting
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.partitions import previous_partition
 from content_signals.text import offensive_lexicon
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where a deployment's data lives and which kinds of data it has at all (from the config's
+    ``listening_events``), as opposed to what is missing for one date."""
+
+    layout: DataLayout
+    listening_events: ListeningEventsSetting = "auto"
+
+    def without_listening_events(self) -> str | None:
+        """Why this deployment has no listening events at all, or ``None`` when it has them (then
+        every day a job reads must be there)."""
+        if self.listening_events == "none":
+            return "this deployment has no listening events (listening_events: none)"
+        if self.listening_events == "auto" and not any(self.layout.events_dir.glob("date=*")):
+            return (
+                "this deployment has no listening events "
+                f"(listening_events: auto found none under {self.layout.events_dir})"
+            )
+        return None
 
 
 class Input(Protocol):
@@ -25,6 +53,17 @@ class Input(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def optional(self) -> bool:
+        """Where the deployment has none of this input (:meth:`absent`), the transform receives
+        ``None`` instead of the job not running."""
+        ...
+
+    def absent(self, deployment: Deployment) -> str | None:
+        """Why ``deployment`` has none of this input at all (a reason to show), or ``None`` when it
+        should have it, so that :meth:`locate` failing is an error. File system only."""
+        ...
 
     def locate(self, layout: DataLayout, day: date) -> list[Path]:
         """The files read for ``day`` (none for a value that is not a file); raises
@@ -63,7 +102,16 @@ def event_window(layout: DataLayout, day: date, days: int) -> list[Path]:
     return [layout.events_partition(d) for d in present]
 
 
-class _ParquetInput:
+class _EveryDeployment:
+    """An input every deployment has: when :meth:`locate` finds it missing, that is an error."""
+
+    optional = False
+
+    def absent(self, deployment: Deployment) -> str | None:
+        return None
+
+
+class _ParquetInput(_EveryDeployment):
     """An input read as one DataFrame over all of its files."""
 
     def locate(self, layout: DataLayout, day: date) -> list[Path]:
@@ -85,9 +133,14 @@ class Catalogue(_ParquetInput):
 
 @dataclass(frozen=True)
 class AudioFeatures(_ParquetInput):
-    """The audio descriptors of tracks."""
+    """The audio descriptors of tracks. A catalogue may come without any (an imported file with no
+    descriptor columns): then the deployment has none, for every date."""
 
     name: str = "audio"
+
+    def absent(self, deployment: Deployment) -> str | None:
+        path = deployment.layout.audio_features_path
+        return None if path.exists() else f"this catalogue has no audio features (no {path})"
 
     def locate(self, layout: DataLayout, day: date) -> list[Path]:
         return [require(layout.audio_features_path, "audio features")]
@@ -96,10 +149,18 @@ class AudioFeatures(_ParquetInput):
 @dataclass(frozen=True)
 class ListeningEvents(_ParquetInput):
     """The listening events of the ``days`` days ending with the partition date (see
-    :func:`event_window`); the transform still filters them to its exact time window."""
+    :func:`event_window`); the transform still filters them to its exact time window.
+
+    ``optional``: in a deployment without listening events the transform gets ``None`` (a job whose
+    other signals need no events still runs); the events of a deployment that has them must be there.
+    """
 
     days: int
     name: str = "events"
+    optional: bool = False
+
+    def absent(self, deployment: Deployment) -> str | None:
+        return deployment.without_listening_events()
 
     def locate(self, layout: DataLayout, day: date) -> list[Path]:
         return event_window(layout, day, self.days)
@@ -124,7 +185,7 @@ class SameDayPartition(_ParquetInput):
 
 
 @dataclass(frozen=True)
-class PreviousPartition:
+class PreviousPartition(_EveryDeployment):
     """The newest published partition of signal table ``table`` before the date; ``None`` when there
     is none yet (so the transform must work without it)."""
 
@@ -141,7 +202,7 @@ class PreviousPartition:
 
 
 @dataclass(frozen=True)
-class PartitionDate:
+class PartitionDate(_EveryDeployment):
     """The partition's date itself, for transforms whose rows depend on it."""
 
     name: str = "day"
@@ -154,7 +215,7 @@ class PartitionDate:
 
 
 @dataclass(frozen=True)
-class OffensiveLexicon:
+class OffensiveLexicon(_EveryDeployment):
     """The offensive-lexicon terms shipped with the package (a list of strings)."""
 
     name: str = "terms"

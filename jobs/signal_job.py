@@ -2,8 +2,9 @@
 
 A job module declares one :class:`SignalJob`; it reads nothing, writes nothing and loads no model.
 The runner (:mod:`content_signals.jobs.runner`) checks every declared input on the file system
-before Spark starts, reads them, loads the job's model if it declares one, calls the transform with
-each input under its name, and turns the transform's base frame into the table's partition
+before Spark starts, reads them (``None`` for an optional input the deployment has none of, such as
+listening events in a catalogue-only deployment), loads the job's model if it declares one, calls
+the transform with each input under its name, and turns the transform's base frame into the table's partition
 (:func:`content_signals.jobs.schema.compute_partition`) before gating and publishing it. Tests call
 :meth:`SignalJob.compute` with DataFrames of their own.
 """

@@ -4,8 +4,9 @@
         [--start D1 --end D2] [--config platform.yaml] [--data-dir /shared/signals]
 
 The master, deploy mode and resources come from spark-submit; everything else (data directory,
-Spark settings the platform relies on) from the platform config. Exit status: 0 published,
-1 bad input, 3 a partition failed its quality gate.
+Spark settings the platform relies on) from the platform config. Exit status: 0 published (``all``:
+every job the deployment can run; the rest are reported as not run), 1 bad input, 3 a partition
+failed its quality gate.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             _dates(args),
             lambda: spark_session(config.spark, master_from_submit=True),
             lambda line: print(line, flush=True),
+            run_what_can_run=args.job == "all",
         )
     except GateFailed as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -180,8 +180,15 @@ def found_items(features: FeatureResult) -> list[bool]:
     return found.tolist()
 
 
+def scored_items(found: Sequence[bool], request_inputs: Mapping[str, Sequence[Any]]) -> np.ndarray:
+    """Per item: is there anything to score it on? A row in one of the model's views (``found``)
+    or request-time inputs (one value per item when given at all). An item with neither would get
+    the network's answer for the training means: a confident-looking number about nothing."""
+    return np.asarray(found, dtype=bool) | bool(request_inputs)
+
+
 def decisions(card: ModelCard, scores: np.ndarray) -> tuple[list[Decision], list[float]]:
     """ALLOW / REVIEW / BLOCK per score from the card's stored thresholds, and the threshold that
-    decided each; UNSPECIFIED (and 0) for a model without a policy."""
+    decided each; UNSPECIFIED (and 0) for a model without a policy and for a missing (NaN) score."""
     decided = decide(scores, card.decision_thresholds)
     return [Decision(int(d)) for d in decided.decisions], decided.thresholds.tolist()

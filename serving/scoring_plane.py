@@ -5,9 +5,11 @@ A Score request names a model (and optionally a version), content ids and reques
 The plane chooses the version, checks the caller's team may call the model, builds the network's
 input (request-time text for a text classifier, else the model's feature service read from the
 online store), runs the network through a :class:`ModelRunner` (Ray Serve handles in production)
-and applies the version's decision policy. It takes and returns plain Python values and raises
-:mod:`content_signals.serving.errors`; the gRPC servicer only converts messages and maps those errors to
-codes.
+and applies the version's decision policy. An item the store has no row of in any of the model's
+views, scored without request inputs, gets no score (NaN) and no decision: the network never sees
+it, because its answer would rest on the training means alone. The plane takes and returns plain
+Python values and raises :mod:`content_signals.serving.errors`; the gRPC servicer only converts
+messages and maps those errors to codes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from content_signals.definitions import Decision
 from content_signals.models.decisions import DecisionThresholds
-from content_signals.models.networks import TEXT_CLASSIFIER
+from content_signals.models.networks import TEXT_CLASSIFIER, ModelCard
 from content_signals.serving.auth import Authorizer
 from content_signals.serving.data_plane import (
     FeatureDataPlane,
@@ -35,6 +37,7 @@ from content_signals.serving.scoring import (
     decisions,
     found_items,
     model_inputs,
+    scored_items,
     text_inputs,
 )
 
@@ -63,12 +66,16 @@ class ScoreResult:
     model: str
     model_version: str
     content_ids: list[str]
+    # NaN for an item with nothing to score it on: not found and no request inputs (see
+    # :func:`~content_signals.serving.scoring.scored_items`), rather than a score made up from the
+    # training means alone.
     scores: list[float]
     # Features with no usable online value, imputed with their training mean (0 for text models).
     missing_features: list[int]
     # Does the online store hold the item at all? (Request-time text is always found.)
     found: list[bool]
-    # UNSPECIFIED and threshold 0 throughout for a version without a decision policy.
+    # UNSPECIFIED and threshold 0 throughout for a version without a decision policy, and for an
+    # item without a score.
     decisions: list[Decision]
     decision_thresholds: list[float]
     policy: DecisionThresholds | None
@@ -127,7 +134,7 @@ class ScoringPlane:
             content_ids = features.content_ids
             inputs, missing = model_inputs(card, features)
             found = found_items(features)
-        scores, batch_items = await self.runner.predict(card.name, card.version, inputs)
+        scores, batch_items = await self._predict(card, inputs, scored_items(found, request.request_inputs))
         chosen, thresholds = decisions(card, scores)
         return ScoreResult(
             model=card.name,
@@ -141,6 +148,22 @@ class ScoringPlane:
             policy=card.decision_thresholds,
             batch_items=batch_items,
         )
+
+    async def _predict(
+        self, card: ModelCard, inputs: np.ndarray | list[str], scored: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        """Scores of the ``scored`` items (NaN for the rest, which never reach the network) and
+        the items in the forward pass they rode in (0 when none was needed)."""
+        assert self.runner is not None
+        if scored.all():
+            return await self.runner.predict(card.name, card.version, inputs)
+        if not scored.any():
+            return np.full(len(scored), np.nan, dtype=np.float32), 0
+        assert isinstance(inputs, np.ndarray)  # request-time text is always scored
+        predicted, batch_items = await self.runner.predict(card.name, card.version, inputs[scored])
+        scores = np.full(len(scored), np.nan, dtype=predicted.dtype)
+        scores[scored] = predicted
+        return scores, batch_items
 
     def list_models(self, team: str | None) -> list[ModelInfo]:
         """The models the team may call, by name, each described by its default version."""

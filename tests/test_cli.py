@@ -30,7 +30,12 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         (["jobs", "run", "content_engagement", "--date", "yesterday"], "invalid date 'yesterday'"),
         (["jobs", "run", "no_such_job", "--date", "2026-01-01"], "unknown job 'no_such_job'"),
         (["jobs", "run", "content_engagement", "--date", "2026-01-01"], "missing input: no catalogue"),
-        (["publish", "--date", "2026-01-01"], "no validated content_metadata partition"),
+        (["publish", "--date", "2026-01-01"], "nothing to publish for 2026-01-01: no table has a validated"),
+        (
+            ["publish", "--date", "2026-01-01", "--table", "content_metadata"],
+            "no validated content_metadata partition for 2026-01-01",
+        ),
+        (["publish", "--date", "2026-01-01", "--table", "nope"], "unknown table 'nope'"),
         (["train", "engagement", "--date", "2026-01-01"], "no validated content_engagement partition"),
         (["generate", "--items", "0"], "--items"),
         (["generate", "--start-date", "2026-1-1x"], "invalid date"),

@@ -216,6 +216,34 @@ def test_scores_without_a_policy_have_no_decisions() -> None:
     ]
 
 
+def test_an_unscored_item_has_no_score_and_no_decision() -> None:
+    """The server sends NaN for an item it could not score: the client says None, not a number."""
+    scores = Scores(
+        pb.ScoreResponse(
+            model="engagement",
+            scores=[
+                pb.ContentScore(content_id="c1", score=0.4, found=True, decision=pb.DECISION_ALLOW,
+                                decision_threshold=0.5),
+                pb.ContentScore(content_id="gone", score=float("nan"), missing_features=3),
+            ],
+            policy=pb.DecisionPolicy(review_threshold=0.5, block_threshold=0.9),
+        )
+    )  # fmt: skip
+    first, unknown = scores.to_dicts()
+    assert first["score"] == 0.4 and first["decision"] == "ALLOW"
+    assert unknown == {
+        "content_id": "gone",
+        "score": None,
+        "found": False,
+        "missing_features": 3,
+        "decision": None,
+        "decision_threshold": None,
+    }
+    frame = scores.to_pandas()
+    assert frame["score"].dtype == np.float64
+    assert frame["score"].iloc[0] == 0.4 and np.isnan(frame["score"].iloc[1])
+
+
 def test_list_calls_return_the_protos(served: Server) -> None:
     with SignalsClient(served.target) as client:
         services = client.list_feature_services()

@@ -7,10 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from content_signals.definitions import Decision
 from content_signals.models.decisions import (
     NEVER,
     DecisionThresholds,
     choose_thresholds,
+    decide,
     policy_outcomes,
 )
 
@@ -90,3 +92,14 @@ def test_outcomes_count_errors_on_each_side() -> None:
     assert outcomes["missed_positive_rate"] == pytest.approx(1 / 3)
     assert outcomes["wrongly_blocked_rate"] == pytest.approx(1 / 3)
     assert outcomes["block_precision"] == pytest.approx(0.5)
+
+
+def test_a_missing_score_gets_no_decision_under_any_policy() -> None:
+    # NaN compares false with every threshold: without the rule it would be ALLOWed.
+    scores = np.array([0.1, np.nan, 0.5, 0.95], dtype=np.float32)
+    decided = decide(scores, DecisionThresholds(review=0.4, block=0.9))
+    expected = [Decision.ALLOW, Decision.UNSPECIFIED, Decision.REVIEW, Decision.BLOCK]
+    assert decided.decisions.tolist() == expected
+    assert decided.thresholds.tolist() == [0.4, 0.0, 0.4, 0.9]
+    assert decided.labels() == ["allow", "unspecified", "review", "block"]
+    assert decide(scores, None).decisions.tolist() == [Decision.UNSPECIFIED] * 4

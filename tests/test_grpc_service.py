@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import shutil
 import subprocess
 import threading
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 import pytest
 from content_signals_client import SignalsClient
 from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
@@ -34,15 +34,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from content_signals.config import PlatformConfig, TeamAccess, TextEncoderConfig
+from content_signals.config import PlatformConfig, TeamAccess
 from content_signals.feature_repo.publishing import publish
-from content_signals.layout import DataLayout
-from content_signals.models.networks import CARD_FILE, TEXT_CLASSIFIER, ModelCard, load_model
-from content_signals.models.text_encoder import shared_encoder
-from content_signals.serving.grpc_server import SignalsServer, start_server
-from content_signals.serving.scoring import ModelVersions, discover_models, forward_pass
+from content_signals.models.networks import CARD_FILE, ModelCard
 from tests.buf_tool import INSTALL_HINT, buf_binary
 from tests.conftest import Pipeline, free_port
+from tests.local_server import ServerThread
 from tests.tls import self_signed_tls as _self_signed
 
 pytestmark = pytest.mark.slow
@@ -52,51 +49,6 @@ TOKENS = {
     "safety": "safety-token-0123456789",
     "admin": "admin-token-0123456789",
 }
-
-
-class LocalRunner:
-    """The model deployments' job (a forward pass per model version), in this process."""
-
-    def __init__(
-        self, models: dict[str, ModelVersions], text_encoder: TextEncoderConfig | None = None
-    ) -> None:
-        self.models = {
-            (name, version): (model.card, load_model(model.path)[1])
-            for name, versions in models.items()
-            for version, model in versions.versions.items()
-        }
-        needs_encoder = any(card.kind == TEXT_CLASSIFIER for card, _ in self.models.values())
-        self.encoder = (
-            shared_encoder(text_encoder or TextEncoderConfig(device="cpu")) if needs_encoder else None
-        )
-
-    async def predict(
-        self, model: str, version: str, inputs: np.ndarray | list[str]
-    ) -> tuple[np.ndarray, int]:
-        import torch
-
-        card, network = self.models[(model, version)]
-        return forward_pass(card, network, inputs, self.encoder, torch.device("cpu")), len(inputs)
-
-
-class ServerThread:
-    """A :class:`SignalsServer` on its own event loop, as in an ingress replica."""
-
-    def __init__(self, config: PlatformConfig, models: dict[str, ModelVersions] | None = None) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        models = discover_models(DataLayout(config.data_dir)) if models is None else models
-        self.server: SignalsServer = self._run(start_server(config, models, LocalRunner(models), 0))
-        self.target = f"127.0.0.1:{self.server.port}"
-
-    def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
-
-    def stop(self, grace_s: float = 1.0) -> None:
-        self._run(self.server.stop(grace_s))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
 
 
 class PrivateRedis:
@@ -325,14 +277,24 @@ def test_scores_carry_the_versions_policy_and_decisions(served: Any, pipeline: P
     assert (latest.model_version, first.model_version) == ("v2", "v1")
     assert latest.policy == (0.3, 0.7) and first.policy is None
     assert [m.versions for m in models] == [["v1", "v2"]]
-    rows = latest.to_dicts()
-    assert [r["score"] for r in rows] == [r["score"] for r in first.to_dicts()]  # same weights
+    *rows, unknown = latest.to_dicts()
+    assert [r["score"] for r in rows] == [r["score"] for r in first.to_dicts()[:-1]]  # same weights
     for row in rows:
         expected = "BLOCK" if row["score"] >= 0.7 else "REVIEW" if row["score"] >= 0.3 else "ALLOW"
         assert row["decision"] == expected
         assert row["decision_threshold"] == (0.7 if expected == "BLOCK" else 0.3)
-    assert [r["found"] for r in rows] == [True] * 8 + [False]
+    assert [r["found"] for r in rows] == [True] * 8
     assert all(r["decision"] is None for r in first.to_dicts())
+    # An id the store has never seen: no score and no decision, even under a policy.
+    wire = latest.response.scores[-1]
+    assert (wire.content_id, wire.found, wire.decision, wire.decision_threshold) == (
+        "no-such-item",
+        False,
+        pb.DECISION_UNSPECIFIED,
+        0.0,
+    )
+    assert math.isnan(wire.score) and math.isnan(first.response.scores[-1].score)
+    assert unknown["score"] is None and unknown["decision"] is None
 
 
 def test_reflection_lets_buf_curl_call_the_service(served: Any) -> None:

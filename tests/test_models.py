@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -208,9 +209,13 @@ class _Features:
 
 
 class _Runner:
-    """Scores each item by its position: 0.2, 0.6, 0.95, ..."""
+    """Scores each item it is given by its position: 0.2, 0.6, 0.95, ..."""
+
+    def __init__(self) -> None:
+        self.inputs: list[Any] = []
 
     async def predict(self, model: str, version: str, inputs: Sequence[Any]) -> tuple[np.ndarray, int]:
+        self.inputs.append(inputs)
         return np.array([0.2, 0.6, 0.95][: len(inputs)], dtype=np.float32), 7
 
 
@@ -223,17 +228,32 @@ def test_the_scoring_plane_chooses_authorises_scores_and_decides(tmp_path: Path)
         "ranking": TeamAccess(token="ranking-token-0123456789", models=["engagement"]),
         "admin": TeamAccess(token="admin-token-0123456789", models=["*"]),
     }
-    features = _Features()
-    plane = ScoringPlane(discover_models(layout), features, _Runner(), Authorizer(teams))  # type: ignore[arg-type]
+    features, runner = _Features(), _Runner()
+    plane = ScoringPlane(discover_models(layout), features, runner, Authorizer(teams))  # type: ignore[arg-type]
 
-    result = asyncio.run(plane.score(ScoreRequest("safety", ["x", "gone", "z"]), "admin"))
-    assert (result.model, result.model_version, result.content_ids) == ("safety", "v1", ["x", "gone", "z"])
-    assert result.scores == pytest.approx([0.2, 0.6, 0.95])
-    assert result.decisions == [Decision.ALLOW, Decision.REVIEW, Decision.BLOCK]
-    assert result.decision_thresholds == [0.5, 0.5, 0.9]
-    assert result.found == [True, False, True] and result.missing_features == [0, 2, 0]
+    ids = ["x", "gone", "y", "z"]
+    result = asyncio.run(plane.score(ScoreRequest("safety", ids), "admin"))
+    assert (result.model, result.model_version, result.content_ids) == ("safety", "v1", ids)
+    # "gone" has no row in any view and the request no inputs: no score, no decision, and the
+    # network never sees it (a score from the training means alone would be made up).
+    assert len(runner.inputs[-1]) == 3
+    assert result.scores[0] == pytest.approx(0.2) and math.isnan(result.scores[1])
+    assert result.scores[2:] == pytest.approx([0.6, 0.95])
+    assert result.decisions == [Decision.ALLOW, Decision.UNSPECIFIED, Decision.REVIEW, Decision.BLOCK]
+    assert result.decision_thresholds == [0.5, 0.0, 0.5, 0.9]
+    assert result.found == [True, False, True, True] and result.missing_features == [0, 2, 0, 0]
     assert result.policy == POLICY.decision_thresholds and result.batch_items == 7
     assert features.requests[-1].feature_service == "ranking_v1"
+    # Only unknown items: nothing to run at all.
+    unknown = asyncio.run(plane.score(ScoreRequest("safety", ["gone"]), "admin"))
+    assert math.isnan(unknown.scores[0]) and unknown.decisions == [Decision.UNSPECIFIED]
+    assert unknown.batch_items == 0 and len(runner.inputs) == 1
+    # An upload: not in the store, but scored on what the request brings.
+    upload = asyncio.run(
+        plane.score(ScoreRequest("safety", ["gone"], request_inputs={"upload_title": ["t"]}), "admin")
+    )
+    assert upload.found == [False] and upload.scores == pytest.approx([0.2])
+    assert upload.decisions == [Decision.ALLOW]
 
     plain = asyncio.run(plane.score(ScoreRequest("engagement", ["x"], model_version="v1"), "ranking"))
     assert plain.model_version == "v1" and plain.policy is None

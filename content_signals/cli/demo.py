@@ -125,11 +125,13 @@ def query_server(config: PlatformConfig) -> None:
             scores = client.score("engagement", ids)
             say(f"Score with model {scores.model} {scores.model_version}:")
             for item in scores.to_dicts():
+                if item["score"] is None:  # nothing stored about it: no score is made up
+                    typer.echo(f"    {item['content_id']}: not found, not scored")
+                    continue
                 decision = f", {item['decision']}" if item["decision"] else ""
-                found = "" if item["found"] else ", not found: imputed only"
                 typer.echo(
                     f"    {item['content_id']}: {item['score']:.3f}"
-                    f" (imputed features: {item['missing_features']}{decision}{found})"
+                    f" (imputed features: {item['missing_features']}{decision})"
                 )
     finally:
         server.stop()

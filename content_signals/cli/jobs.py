@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -26,10 +27,13 @@ def jobs_list() -> None:
 @jobs_app.command("run")
 def jobs_run(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Job name, or 'all'.")],
+    name: Annotated[str, typer.Argument(help="Job name, or 'all' (every job the deployment can run).")],
     day: DateOption = None,
 ) -> None:
-    """Compute one daily partition, gate it, and publish it to the offline store or quarantine it."""
+    """Compute one daily partition, gate it, and publish it to the offline store or quarantine it.
+
+    `all` runs every job this deployment can run and reports the rest as not run, with the reason
+    (a deployment without listening events, a catalogue without audio features)."""
     config = config_of(ctx)
     run_jobs(config, name, [parse_date(day)])
 
@@ -50,7 +54,11 @@ def jobs_backfill(
 
 def run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
     """Run the named job (or ``all``) for each day. A batch runs with the runner's summary; a
-    single partition shows its per-stage progress (compute, gate, publish)."""
+    single partition shows its per-stage progress (compute, gate, publish).
+
+    ``all`` runs every job this deployment can run and reports the others as not run (no listening
+    events, no audio features); a job named on its own that cannot run is an error.
+    """
     from content_signals.expectations.gate import quality_gate
     from content_signals.expectations.history import open_history
     from content_signals.jobs.runner import check_all_inputs, job_names, run_batch, run_job
@@ -59,9 +67,10 @@ def run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
     layout = DataLayout(config.data_dir)
     names = job_names(name)
     if len(days) * len(names) > 1:
-        run_batch(config, names, days, lambda: spark_session(config.spark), say)
+        start_spark = partial(spark_session, config.spark)
+        run_batch(config, names, days, start_spark, say, run_what_can_run=name == "all")
         return
-    check_all_inputs(layout, names, days)  # fail fast, before paying for a Spark session
+    check_all_inputs(layout, names, days, config.listening_events)  # fail fast, before Spark starts
     history = open_history(config)
     try:
         run_job(
@@ -73,6 +82,7 @@ def run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
             say,
             history,
             models=config.models,
+            listening_events=config.listening_events,
         )
     finally:
         history.close()

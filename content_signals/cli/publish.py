@@ -10,7 +10,6 @@ import typer
 
 from content_signals.cli.common import DateOption, config_of, parse_date, say
 from content_signals.config import PlatformConfig
-from content_signals.layout import DataLayout
 
 
 def plan(ctx: typer.Context) -> None:
@@ -21,19 +20,30 @@ def plan(ctx: typer.Context) -> None:
     typer.echo("\n".join(changes) if changes else "no changes: the registry matches the signal definitions")
 
 
-def publish(ctx: typer.Context, day: DateOption = None) -> None:
-    """Apply the Feast repo and materialize that date's validated partitions online."""
-    publish_day(config_of(ctx), parse_date(day))
+def publish(
+    ctx: typer.Context,
+    day: DateOption = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table",
+            help="Publish only this signal table (repeatable); it must have a validated partition.",
+        ),
+    ] = None,
+) -> None:
+    """Apply the Feast repo and materialize that date's validated partitions online.
+
+    Every table with a validated partition of the date is published; the others (not computed,
+    quarantined) are reported with the reason. Fails only when none can be published.
+    """
+    publish_day(config_of(ctx), parse_date(day), table or None)
 
 
-def publish_day(config: PlatformConfig, day: date) -> None:
-    """Publish every signal table's validated partition of ``day`` (all checked before Feast starts)."""
-    from content_signals.definitions import SIGNAL_TABLES
-    from content_signals.feature_repo.publishing import check_publishable
+def publish_day(config: PlatformConfig, day: date, tables: list[str] | None = None) -> None:
+    """Publish ``tables`` (default: every signal table with a validated partition of ``day``)."""
     from content_signals.feature_repo.publishing import publish as publish_partitions
 
-    check_publishable(DataLayout(config.data_dir), day, list(SIGNAL_TABLES))
-    publish_partitions(config, day, progress=say)
+    publish_partitions(config, day, tables, progress=say)
 
 
 def training_set(

@@ -99,7 +99,8 @@ CREATOR_PROFILE = SignalTable(
     entity=CREATOR,
     description=(
         "Each creator's catalogue and how it performs: size, upload cadence, explicit share, "
-        "duplicate titles and mean engagement, as of the partition date."
+        "duplicate titles and mean engagement, as of the partition date. Every signal but the "
+        "engagement one comes from the catalogue alone."
     ),
     grain="aggregate",
     ttl=timedelta(days=7),
@@ -157,10 +158,12 @@ CREATOR_PROFILE = SignalTable(
         Signal(
             "mean_item_plays_7d",
             "double",
-            "Mean listening events per item of the creator in the 7 days ending with the partition date.",
+            "Mean listening events per item of the creator in the 7 days ending with the partition "
+            "date; null in a deployment without listening events (unknown, not zero).",
             sql="avg(plays_7d)",
             unit="plays",
             min_value=0.0,
+            nullable=True,
             drift=True,
         ),
     ),

@@ -70,7 +70,9 @@ class Decided:
 
 def decide(scores: np.ndarray, thresholds: DecisionThresholds | None) -> Decided:
     """BLOCK at or above ``thresholds.block``, REVIEW at or above ``thresholds.review``, else ALLOW;
-    UNSPECIFIED for every score when a model has no thresholds (it only scores)."""
+    UNSPECIFIED (threshold 0) for every score when a model has no thresholds (it only scores), and
+    for a missing score (NaN: nothing was known about the item), which no threshold may turn into
+    an ALLOW."""
     # Not cast: a float32 score is compared in float32 (the threshold is a weak Python float), so a
     # network's score equal to a threshold written from it reaches that threshold.
     scores = np.asarray(scores)
@@ -82,6 +84,8 @@ def decide(scores: np.ndarray, thresholds: DecisionThresholds | None) -> Decided
         np.where(scores >= thresholds.review, Decision.REVIEW, Decision.ALLOW),
     ).astype(np.int8)
     made_at = np.where(chosen == Decision.BLOCK, thresholds.block, thresholds.review).astype(np.float64)
+    unscored = np.isnan(scores)
+    chosen[unscored], made_at[unscored] = Decision.UNSPECIFIED, 0.0
     return Decided(chosen, made_at)
 
 

@@ -3,13 +3,15 @@ Arrow table or a pandas frame) and :class:`Scores` (scores, decisions and the po
 
 Kept apart from the call machinery in :mod:`content_signals_client.client` because this is what a
 caller reads, and it is where the wire's conventions live: a value that is not PRESENT carries the
-type's default on the wire and must come out as ``None``/null, never as a real 0 or "".
+type's default on the wire and must come out as ``None``/null, never as a real 0 or "". Likewise
+a score the server did not compute (NaN on the wire: an unknown item) comes out as ``None``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -321,17 +323,22 @@ class Scores:
         return [item.content_id for item in self.response.scores]
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        """One dict per requested id: content_id, score, found (False: no stored features, the score
-        rests on imputation), missing_features (imputed inputs), decision
-        ("ALLOW", "REVIEW", "BLOCK", or ``None`` for models without a policy) and the
-        decision_threshold that decided it (``None`` without a decision)."""
+        """One dict per requested id: content_id, score, found (False: no stored features),
+        missing_features (imputed inputs), decision ("ALLOW", "REVIEW", "BLOCK", or ``None`` for
+        models without a policy) and the decision_threshold that decided it (``None`` without a
+        decision).
+
+        ``score`` is ``None`` for an item the server did not score: not found and no request
+        inputs, so there was nothing to score it on (the wire carries NaN, and no decision). A
+        comparison with a number then fails loudly instead of treating the item as low-scoring, as
+        NaN would; :meth:`to_pandas` shows it as NaN in a float column."""
         rows = []
         for item in self.response.scores:
             decision = _DECISION_NAMES.get(item.decision)
             rows.append(
                 {
                     "content_id": item.content_id,
-                    "score": item.score,
+                    "score": None if math.isnan(item.score) else item.score,
                     "found": item.found,
                     "missing_features": item.missing_features,
                     "decision": decision,

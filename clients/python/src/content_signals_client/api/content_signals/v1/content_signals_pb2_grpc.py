@@ -68,6 +68,8 @@ class ContentSignalsServiceServicer:
 
     def Score(self, request, context):
         """Model scores per content item, computed from the item's online features and request inputs.
+        An item with no online row in any of the model's feature views and no request inputs is not
+        scored: found false, score NaN, decision unspecified (see ContentScore).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
