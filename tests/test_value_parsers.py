@@ -66,7 +66,8 @@ def test_durations_in_ms_seconds_minutes_or_clock_time(spark, unit, cells, expec
 
 def test_a_zero_duration_is_allowed_only_where_asked(spark) -> None:  # type: ignore[no-untyped-def]
     cells = ["0", "0:00", "0.0", "-1", "12"]
-    assert _parse(spark, cells, lambda c: V.parse_duration_ms(c, "ms", allow_zero=True)) == [0, 0, 0, None, 12]
+    allowed = _parse(spark, cells, lambda c: V.parse_duration_ms(c, "ms", allow_zero=True))
+    assert allowed == [0, 0, 0, None, 12]
     assert _parse(spark, cells, lambda c: V.parse_duration_ms(c, "ms")) == [None, None, None, None, 12]
 
 
@@ -92,8 +93,8 @@ def test_timestamps_iso_with_offsets_and_epoch(spark) -> None:  # type: ignore[n
     assert as_utc == [
         datetime(2026, 1, 5, 21, 59, 59, tzinfo=UTC), datetime(2026, 1, 5, 10, tzinfo=UTC),
         datetime(2026, 1, 5, 10, 0, 0, 500_000, tzinfo=UTC), None, None,
-        datetime(2026, 1, 5, 8, tzinfo=UTC), datetime(2026, 1, 5, 10, tzinfo=UTC), datetime(2026, 1, 5, tzinfo=UTC),
-        datetime(2026, 1, 5, 10, tzinfo=UTC),
+        datetime(2026, 1, 5, 8, tzinfo=UTC), datetime(2026, 1, 5, 10, tzinfo=UTC),
+        datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 5, 10, tzinfo=UTC),
     ]  # fmt: skip
     seconds = _parse(spark, ["1767225600"], lambda c: V.parse_timestamp(c, "s"))
     millis = _parse(spark, ["1767225600500"], lambda c: V.parse_timestamp(c, "ms"))
