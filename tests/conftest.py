@@ -37,6 +37,8 @@ SLOW_FIXTURES: dict[str, str] = {
     "test_safety_model.py::trained": "trains the safety model (text encoder over 900 texts, 15 epochs)",
     "test_review_loop.py::setup": "trains the safety model",
     "test_text_scoring.py::safety": "trains the safety model",
+    "test_bring_your_own_catalogue.py::deployment": "trains a safety model for a fresh deployment",
+    "test_bring_your_own_catalogue.py::server": "imports, runs every job and publishes through the CLI, starts a server",
     "test_catalogue_only.py::catalogue_only": "runs five jobs through the gate on a catalogue without events",
 }
 

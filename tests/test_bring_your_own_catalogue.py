@@ -34,7 +34,7 @@ SONGS = [
     ("Lionel Richie", "Hello", 251000, "False", 1984),
     ("Eminem", "Without Me", 290320, "True", 2002),
     ("Eminem", "Lose Yourself", 326466, "True", 2002),
-    ('"Tyler, The Creator"', "EARFQUAKE", 190066, "True", 2019),
+    ("Tyler, The Creator", "EARFQUAKE", 190066, "True", 2019),
     ("Tyler, The Creator", "See You Again", 180386, "True", 2017),
     ("Britney Spears", "Toxic", 198800, "False", 2003),
     ("Britney Spears", "Oops!...I Did It Again", 211160, "False", 2000),
@@ -46,8 +46,8 @@ SONGS = [
 
 
 def _row(artist: str, song: str, ms: int, explicit: str, year: int) -> str:
-    quoted = f'"{song}"' if "," in song else song
-    return f"{artist},{quoted},{ms},{explicit},{year},70,0.6,0.7,5,-6.0,1,0.05,0.1,0.0,0.1,0.5,118.0,pop"
+    artist, song = (f'"{text}"' if "," in text else text for text in (artist, song))
+    return f"{artist},{song},{ms},{explicit},{year},70,0.6,0.7,5,-6.0,1,0.05,0.1,0.0,0.1,0.5,118.0,pop"
 
 
 @dataclass(frozen=True)
@@ -143,10 +143,10 @@ def test_an_imported_item_is_served_with_features_and_a_safety_decision(
         assert all(
             s == ["PRESENT", "PRESENT"] for name, s in statuses.items() if "mean_item_plays" not in name
         )
-        assert safety.value(earfquake, "is_explicit") is True
-        assert safety.value(earfquake, "safety_decision") in ("ALLOW", "REVIEW", "BLOCK")
-        assert 0.0 <= safety.value(earfquake, "unsafe_score") <= 1.0
-        assert safety.value(earfquake, "catalogue_size") == 2  # Tyler's two songs, one creator id
+        assert safety.value(earfquake, "content_metadata:is_explicit") is True
+        assert safety.value(earfquake, "content_safety:safety_decision") in ("allow", "review", "block")
+        assert 0.0 <= safety.value(earfquake, "content_safety:unsafe_score") <= 1.0
+        assert safety.value(earfquake, "creator_profile:catalogue_size") == 2  # Tyler's two songs, one creator id
         # Catalogue-only: the engagement-based creator signal is null, never a made-up zero.
         plays = [name for name in statuses if "mean_item_plays" in name]
         assert plays and all(safety.value(earfquake, name) is None for name in plays)
@@ -154,9 +154,9 @@ def test_an_imported_item_is_served_with_features_and_a_safety_decision(
         # ranking_v1 reads content_engagement too, which nothing computed: those features alone
         # are NOT_FOUND, the rest are served.
         ranking = client.get_online_features([hello_lionel], feature_service="ranking_v1").statuses()
-        engagement = {n: s for n, s in ranking.items() if n.startswith("content_engagement")}
+        engagement = {n: s for n, s in ranking.items() if n.startswith("content_engagement:")}
         assert engagement and all(s == ["NOT_FOUND"] for s in engagement.values())
-        assert ranking["content_metadata__is_explicit"] == ["PRESENT"]
+        assert ranking["content_metadata:is_explicit"] == ["PRESENT"]
 
         scores = client.score("safety", [earfquake], request_inputs={"text": ["EARFQUAKE"]}).to_dicts()
         assert scores[0]["found"] is True and not math.isnan(scores[0]["score"])
