@@ -37,6 +37,9 @@ class FreshnessRow:
     latest_partition: date | None
     age_hours: float | None
     stale: bool
+    # Why this deployment does not produce the view at all (a catalogue without listening events
+    # has no engagement): then it is neither fresh nor stale.
+    not_produced: str = ""
 
 
 # Worst first: the page's overall status is the worst latest outcome of any table.
@@ -299,8 +302,8 @@ def _freshness_section(freshness: Sequence[FreshnessRow]) -> str:
         )
     rows = []
     for row in sorted(freshness, key=lambda r: (not r.stale, r.view)):
-        state = "stale" if row.stale else "fresh"
-        flag = f'<span class="badge {state}">{state}</span>'
+        state = "stale" if row.stale else "not produced" if row.not_produced else "fresh"
+        flag = f'<span class="badge {state}" title="{_e(row.not_produced)}">{state}</span>'
         latest = row.latest_partition.isoformat() if row.latest_partition else "never materialized"
         age = _age(row.age_hours) if row.age_hours is not None else "—"
         rows.append(

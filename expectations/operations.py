@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -208,9 +208,13 @@ def validate(config: PlatformConfig, spark: SparkSession, table_name: str, day: 
 # --- freshness and the dashboard -------------------------------------------------------------
 
 
-def freshness(config: PlatformConfig, now: datetime | None = None) -> list[FreshnessRow]:
+def freshness(
+    config: PlatformConfig, now: datetime | None = None, not_produced: Mapping[str, str] | None = None
+) -> list[FreshnessRow]:
     """Per feature view: the newest partition materialized online, its age, and whether it is
-    older than the view's maximum age (never published counts as stale)."""
+    older than the view's maximum age (never published counts as stale), except the views this
+    deployment does not produce at all (``not_produced``: view -> why), which are never stale."""
+    not_produced = not_produced or {}
     now = now or datetime.now(UTC)
     layout = DataLayout(config.data_dir)
     latest: dict[str, date] = {}
@@ -221,12 +225,18 @@ def freshness(config: PlatformConfig, now: datetime | None = None) -> list[Fresh
     for view in SIGNAL_TABLES:
         newest = latest.get(view)
         age = (now - partition_timestamp(newest)).total_seconds() / 3600 if newest else None
-        stale = age is None or age > config.quality.max_age_for(view)
-        rows.append(FreshnessRow(view=view, latest_partition=newest, age_hours=age, stale=stale))
+        why_not = not_produced.get(view, "")
+        stale = not why_not and (age is None or age > config.quality.max_age_for(view))
+        rows.append(FreshnessRow(view, newest, age, stale, why_not))
     return rows
 
 
-def report(config: PlatformConfig, out_dir: Path | None = None, now: datetime | None = None) -> Path:
+def report(
+    config: PlatformConfig,
+    out_dir: Path | None = None,
+    now: datetime | None = None,
+    not_produced: Mapping[str, str] | None = None,
+) -> Path:
     """Render the static HTML dashboard; returns the path of its index.html."""
     from content_signals.expectations.history import open_history
 
@@ -237,7 +247,7 @@ def report(config: PlatformConfig, out_dir: Path | None = None, now: datetime | 
         page = render_dashboard(
             history,
             quarantine_items(layout),
-            freshness(config, now),
+            freshness(config, now, not_produced),
             out_dir or config.resolve("quality/report"),
             now,
         )

@@ -149,6 +149,24 @@ class BatchPlan:
         return next((n for n in self.not_run if (n.job, n.day) == (name, day)), None)
 
 
+def tables_not_produced(deployment: Deployment, names: list[str] | None = None) -> dict[str, str]:
+    """The tables of ``names`` (default: every job's) this deployment cannot produce at all, each
+    with the reason: a job missing a kind of data (:func:`missing_from_deployment`), or reading
+    the table of such a job. ``jobs run all`` leaves them out; the freshness check does not count
+    them as stale."""
+    ordered = [n for n in JOBS if names is None or n in names]
+    cannot_run = {
+        name: reason
+        for name in ordered
+        if (reason := missing_from_deployment(JOBS[name], deployment)) is not None
+    }
+    for name in ordered:  # in dependency order, so a reader of a left-out table follows its writer
+        blocked = [u for u in JOBS[name].upstream if u in cannot_run]
+        if blocked and name not in cannot_run:
+            cannot_run[name] = f"it reads {blocked[0]}, which is not run: {cannot_run[blocked[0]]}"
+    return cannot_run
+
+
 def plan_batch(
     layout: DataLayout,
     names: list[str],
@@ -165,16 +183,9 @@ def plan_batch(
     """
     requested = {get_job(n).table.name for n in names}  # an unknown name raises here
     ordered = [n for n in JOBS if n in requested]  # dependency order, whatever order they were asked in
-    deployment = Deployment(layout, listening_events)
-    cannot_run = {
-        name: reason
-        for name in ordered
-        if run_what_can_run and (reason := missing_from_deployment(JOBS[name], deployment)) is not None
-    }
-    for name in ordered:  # in dependency order, so a reader of a left-out table follows its writer
-        blocked = [u for u in JOBS[name].upstream if u in cannot_run]
-        if blocked and name not in cannot_run:
-            cannot_run[name] = f"it reads {blocked[0]}, which is not run: {cannot_run[blocked[0]]}"
+    cannot_run = (
+        tables_not_produced(Deployment(layout, listening_events), ordered) if run_what_can_run else {}
+    )
     runnable = [n for n in ordered if n not in cannot_run]
     for day in sorted(days):
         for name in runnable:

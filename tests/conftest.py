@@ -38,7 +38,7 @@ SLOW_FIXTURES: dict[str, str] = {
     "test_review_loop.py::setup": "trains the safety model",
     "test_text_scoring.py::safety": "trains the safety model",
     "test_bring_your_own_catalogue.py::deployment": "trains a safety model for a fresh deployment",
-    "test_bring_your_own_catalogue.py::server": "imports, runs every job and publishes through the CLI, starts a server",
+    "test_bring_your_own_catalogue.py::server": "imports, runs, publishes through the CLI; starts a server",
     "test_catalogue_only.py::catalogue_only": "runs five jobs through the gate on a catalogue without events",
 }
 

@@ -146,7 +146,8 @@ def test_an_imported_item_is_served_with_features_and_a_safety_decision(
         assert safety.value(earfquake, "content_metadata:is_explicit") is True
         assert safety.value(earfquake, "content_safety:safety_decision") in ("allow", "review", "block")
         assert 0.0 <= safety.value(earfquake, "content_safety:unsafe_score") <= 1.0
-        assert safety.value(earfquake, "creator_profile:catalogue_size") == 2  # Tyler's two songs, one creator id
+        # Tyler's two songs, under one creator id derived from the name
+        assert safety.value(earfquake, "creator_profile:catalogue_size") == 2
         # Catalogue-only: the engagement-based creator signal is null, never a made-up zero.
         plays = [name for name in statuses if "mean_item_plays" in name]
         assert plays and all(safety.value(earfquake, name) is None for name in plays)

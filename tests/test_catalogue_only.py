@@ -436,3 +436,22 @@ def test_jobs_run_all_publish_and_serve_a_catalogue_only_deployment(  # type: ig
     assert safety.value("a1", "content_safety:safety_decision") in {"allow", "review", "block"}
     [row] = score.to_dicts()
     assert row["found"] and 0.0 <= row["score"] <= 1.0 and row["decision"] in {"ALLOW", "REVIEW", "BLOCK"}
+
+
+def test_views_a_deployment_cannot_produce_are_not_stale(tmp_path: Path) -> None:
+    from content_signals.config import load_config
+    from content_signals.expectations.operations import freshness
+    from content_signals.jobs.inputs import Deployment
+    from content_signals.jobs.runner import tables_not_produced
+
+    layout = DataLayout(tmp_path)
+    gaps = tables_not_produced(Deployment(layout))
+    assert sorted(gaps) == ["content_audio", "content_engagement"]
+    assert "no listening events" in gaps["content_engagement"] and "no audio features" in gaps["content_audio"]
+    (layout.events_dir / "date=2026-01-01").mkdir(parents=True)
+    assert sorted(tables_not_produced(Deployment(layout))) == ["content_audio"]
+    assert sorted(tables_not_produced(Deployment(layout, "none"))) == ["content_audio", "content_engagement"]
+
+    rows = {r.view: r for r in freshness(load_config(overrides={"data_dir": str(tmp_path)}), not_produced=gaps)}
+    assert rows["content_engagement"].stale is False and rows["content_engagement"].not_produced
+    assert rows["content_metadata"].stale is True  # never published, and it should be

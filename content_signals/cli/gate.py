@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 
 from content_signals.cli.common import EXIT_STALE, DateOption, config_of, parse_date, say
+from content_signals.config import PlatformConfig
 from content_signals.errors import GateFailed
+from content_signals.layout import DataLayout
 
 quarantine_app = typer.Typer(
     help="Partitions the quality gate blocked: list, show, release.", no_args_is_help=True
@@ -110,8 +112,17 @@ def quality_report(
     """Render the static HTML dashboard for platform teams."""
     from content_signals.expectations.operations import report
 
-    page = report(config_of(ctx), out)
+    config = config_of(ctx)
+    page = report(config, out, not_produced=_not_produced(config))
     say(f"dashboard: {page}")
+
+
+def _not_produced(config: PlatformConfig) -> dict[str, str]:
+    """The views this deployment cannot produce at all (no listening events, no audio features)."""
+    from content_signals.jobs.inputs import Deployment
+    from content_signals.jobs.runner import tables_not_produced
+
+    return tables_not_produced(Deployment(DataLayout(config.data_dir), config.listening_events))
 
 
 @quality_app.command("freshness")
@@ -119,11 +130,13 @@ def quality_freshness(ctx: typer.Context) -> None:
     """Per feature view, the newest materialized partition and its age; exit 4 if any is stale."""
     from content_signals.expectations.operations import freshness
 
-    rows = freshness(config_of(ctx))
+    config = config_of(ctx)
+    rows = freshness(config, not_produced=_not_produced(config))
     for row in rows:
         latest = row.latest_partition.isoformat() if row.latest_partition else "never published"
         age = f"{row.age_hours:.1f}h old" if row.age_hours is not None else "-"
-        typer.echo(f"{row.view:<22} {latest:<16} {age:<12} {'STALE' if row.stale else 'fresh'}")
+        state = "STALE" if row.stale else f"not produced: {row.not_produced}" if row.not_produced else "fresh"
+        typer.echo(f"{row.view:<22} {latest:<16} {age:<12} {state}")
     stale = [row.view for row in rows if row.stale]
     if stale:
         typer.echo(f"error: stale feature views: {', '.join(stale)}", err=True)
