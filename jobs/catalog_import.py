@@ -286,13 +286,13 @@ class ImportSummary:
 
     def describe(self) -> str:
         c = self.changes
-        verb = "would be" if self.outcome == DRY_RUN else "now"
+        holds = "would hold" if self.outcome == DRY_RUN else "now holds"
         lines = [
             f"{'dry run of ' if self.outcome == DRY_RUN else ''}{self.mode} import {self.import_id} "
             f"from {self.source}: {self.report.accepted:,} of {self.report.rows:,} rows accepted; "
             f"{c['added']:,} added, {c['updated']:,} updated, {c['unchanged']:,} unchanged"
             + (f", {c['removed']:,} removed" if self.mode == "replace" else "")
-            + f", {self.report.rejected:,} rejected; the catalogue {verb} holds {self.items:,} items "
+            + f", {self.report.rejected:,} rejected; the catalogue {holds} {self.items:,} items "
             f"and {self.creators:,} creators ({self.seconds:.1f}s)"
         ]
         if self.derived_ids:
