@@ -18,6 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from content_signals.layout import DataLayout
+from content_signals.raw_tables import (
+    AUDIO_COLUMNS,
+    CONTENT_COLUMNS,
+    CREATOR_COLUMNS,
+    EVENT_COLUMNS,
+    arrow_schema,
+)
 from content_signals.text import offensive_lexicon
 
 CONTENT_TYPES = np.array(["track", "episode", "audiobook"])
@@ -47,39 +54,10 @@ _SPAM_WORDS = np.array(
      "hits", "viral", "remix", "2026", "best"]
 )  # fmt: skip
 
-CONTENT_SCHEMA = pa.schema(
-    [
-        ("content_id", pa.string()),
-        ("content_type", pa.string()),
-        ("title", pa.string()),
-        ("description", pa.string()),
-        ("creator_id", pa.string()),
-        ("duration_ms", pa.int64()),
-        ("explicit", pa.bool_()),
-        ("release_date", pa.date32()),
-        ("language", pa.string()),
-    ]
-)
-AUDIO_SCHEMA = pa.schema(
-    [("content_id", pa.string())]
-    + [
-        (name, pa.float64())
-        for name in (
-            "loudness_db", "energy", "valence", "tempo_bpm", "speechiness",
-            "danceability", "acousticness", "instrumentalness", "liveness",
-        )
-    ]
-)  # fmt: skip
-CREATOR_SCHEMA = pa.schema([("creator_id", pa.string()), ("name", pa.string()), ("joined_date", pa.date32())])
-EVENT_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("content_id", pa.string()),
-        ("event_timestamp", pa.timestamp("us", tz="UTC")),
-        ("ms_played", pa.int64()),
-        ("saved", pa.bool_()),
-    ]
-)
+CONTENT_SCHEMA = arrow_schema(CONTENT_COLUMNS)
+AUDIO_SCHEMA = arrow_schema(AUDIO_COLUMNS)
+CREATOR_SCHEMA = arrow_schema(CREATOR_COLUMNS)
+EVENT_SCHEMA = arrow_schema(EVENT_COLUMNS)
 
 _EVENT_CHUNK_ROWS = 1_000_000
 # Spark reads a Parquet file one row group per task: several groups let every core work.

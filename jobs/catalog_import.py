@@ -11,10 +11,8 @@ under the import's own folder.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -28,30 +26,28 @@ from content_signals.catalog_mapping import (
     CatalogMapping,
 )
 from content_signals.errors import SignalsError
-from content_signals.file_mapping import FieldSource, mapping_digest
+from content_signals.file_mapping import FieldSource
 from content_signals.import_log import (
     APPLIED,
     DRY_RUN,
     REFUSED,
-    ImportRecord,
-    file_fingerprint,
-    record_import,
 )
 from content_signals.jobs.file_import import (
     REJECT_REASON,
     SOURCE_ROW,
     ImportRefused,
+    ImportRun,
     RejectReport,
-    check_acceptance,
     id_column,
-    new_import_id,
     read_source,
+    refusal_reason,
     reject_report,
     source_struct,
     write_rejects,
 )
 from content_signals.layout import DataLayout
 from content_signals.partitions import swap_into_place
+from content_signals.raw_tables import CONTENT_COLUMNS, CREATOR_COLUMNS
 from content_signals.value_parsers import (
     blank_to_null,
     derived_id,
@@ -92,19 +88,6 @@ REJECT_HINTS = {
     "file writes its artists; ids and names must have as many entries",
     "bad_content_type": f"content types must be one of {', '.join(CONTENT_TYPES)}",
 }
-
-CONTENT_COLUMNS = {
-    "content_id": "string",
-    "content_type": "string",
-    "title": "string",
-    "description": "string",
-    "creator_id": "string",
-    "duration_ms": "bigint",
-    "explicit": "boolean",
-    "release_date": "date",
-    "language": "string",
-}
-CREATOR_COLUMNS = {"creator_id": "string", "name": "string", "joined_date": "date"}
 
 
 def _cell(source: FieldSource | None) -> Column:
@@ -327,11 +310,10 @@ def import_catalog(
     least one row and ``min_accepted_share`` of the rows are accepted. ``dry_run`` judges the file
     and counts what would change, and writes nothing. Every import is recorded in the import log.
     """
-    started, started_at = time.perf_counter(), datetime.now(UTC).isoformat()
-    import_id = new_import_id("catalog")
     source = read_source(spark, path, mapping, "catalogue")
     existing_content = _read_existing(spark, layout.content_path)
     mode = mode or ("merge" if existing_content is not None else "replace")
+    run = ImportRun("catalog", path, mapping, mode)
     rows = normalise(source, mapping).persist()
     try:
         report = reject_report(rows, [c for c in source.columns if c != SOURCE_ROW])
@@ -339,39 +321,12 @@ def import_catalog(
         derived = [f"{name}: {s.describe()}" for name, s in mapping.fields().items() if s.derive]
         if not mapping.columns.creator_ids:
             derived.append("creator_ids: the creator names")
-
-        def record(outcome: str, changes: dict[str, int], rejects: str = "", reason: str = "") -> None:
-            record_import(
-                layout,
-                ImportRecord(
-                    import_id=import_id,
-                    kind="catalog",
-                    source=str(path.resolve()),
-                    fingerprint=file_fingerprint(path),
-                    mapping=mapping.name,
-                    mapping_digest=mapping_digest(mapping),
-                    mode=mode,
-                    outcome=outcome,
-                    rows=report.rows,
-                    accepted=report.accepted,
-                    rejected=report.counts,
-                    changes=changes,
-                    started_at=started_at,
-                    seconds=round(time.perf_counter() - started, 3),
-                    rejects_path=rejects,
-                    reason=reason,
-                ),
-            )
-
         rejected = rows.where(F.col(REJECT_REASON).isNotNull())
-        refused_because = ""
-        if not dry_run:
-            try:
-                check_acceptance(report, min_accepted_share, REJECT_HINTS, path)
-            except ImportRefused as refusal:
-                where = str(write_rejects(rejected, layout, import_id)) if report.rejected else ""
-                record(REFUSED, {}, where, str(refusal))
-                raise
+        refused_because = refusal_reason(report, min_accepted_share, REJECT_HINTS, path)
+        if refused_because and not dry_run:
+            where = str(write_rejects(rejected, layout, run.import_id)) if report.rejected else ""
+            run.record(layout, REFUSED, report, {}, where, refused_because)
+            raise ImportRefused(refused_because)
 
         accepted = rows.where(F.col(REJECT_REASON).isNull())
         content = conform(accepted, CONTENT_COLUMNS)
@@ -399,17 +354,13 @@ def import_catalog(
 
         if dry_run:
             items, creator_count = content.count(), new_creators.count()
-            try:
-                check_acceptance(report, min_accepted_share, REJECT_HINTS, path)
-            except ImportRefused as refusal:
-                refused_because = str(refusal)
-            record(DRY_RUN, changes, reason=refused_because)
+            run.record(layout, DRY_RUN, report, changes, reason=refused_because)
             return ImportSummary(
-                str(path), import_id, mode, DRY_RUN, report, changes, items, creator_count,
-                time.perf_counter() - started, derived_ids=derived, refused_because=refused_because,
+                str(path), run.import_id, mode, DRY_RUN, report, changes, items, creator_count,
+                run.seconds, derived_ids=derived, refused_because=refused_because,
             )  # fmt: skip
 
-        staged = layout.staging_dir / f"catalog.{import_id}"
+        staged = layout.staging_dir / f"catalog.{run.import_id}"
         content.write.parquet(str(staged / layout.content_path.name))
         new_creators.write.parquet(str(staged / layout.creators_path.name))
         if audio is not None:
@@ -420,11 +371,11 @@ def import_catalog(
             shutil.rmtree(staged, ignore_errors=True)
             raise SignalsError(f"import of {path.name} wrote an empty catalogue; nothing was changed")
         swap_into_place(staged, layout.catalog_dir)
-        where = str(write_rejects(rejected, layout, import_id)) if report.rejected else ""
-        record(APPLIED, changes, where)
+        where = str(write_rejects(rejected, layout, run.import_id)) if report.rejected else ""
+        run.record(layout, APPLIED, report, changes, where)
     finally:
         rows.unpersist()
     return ImportSummary(
-        str(path), import_id, mode, APPLIED, report, changes, items, creator_count,
-        time.perf_counter() - started, where, derived,
+        str(path), run.import_id, mode, APPLIED, report, changes, items, creator_count, run.seconds,
+        where, derived,
     )  # fmt: skip

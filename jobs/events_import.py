@@ -10,7 +10,6 @@ per day, in the exact schema of the generated events, so every job reads them un
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,32 +24,30 @@ from pyspark.sql import types as T
 
 from content_signals.errors import SignalsError
 from content_signals.events_mapping import DERIVED_ITEM_PREFIX, EventsMapping
-from content_signals.file_mapping import FieldSource, mapping_digest
+from content_signals.file_mapping import FieldSource
 from content_signals.import_log import (
     APPLIED,
     DRY_RUN,
     REFUSED,
-    ImportRecord,
-    file_fingerprint,
-    record_import,
 )
 from content_signals.jobs.file_import import (
     REJECT_REASON,
     SOURCE,
     SOURCE_ROW,
     ImportRefused,
+    ImportRun,
     RejectReport,
-    check_acceptance,
     id_column,
-    new_import_id,
     read_source,
+    refusal_reason,
     reject_report,
     source_struct,
     write_rejects,
 )
 from content_signals.layout import DataLayout, partition_name
 from content_signals.partitions import swap_into_place
-from content_signals.synthetic import EVENT_SCHEMA as EVENT_ARROW_SCHEMA
+from content_signals.raw_tables import EVENT_COLUMNS as RAW_EVENT_COLUMNS
+from content_signals.raw_tables import EVENT_KEY, arrow_schema, spark_schema
 from content_signals.value_parsers import (
     DurationUnit,
     TimestampUnit,
@@ -63,20 +60,10 @@ from content_signals.value_parsers import (
 ImportMode = Literal["merge", "replace"]
 IMPORT_MODES: tuple[ImportMode, ...] = ("merge", "replace")
 
-# The columns of a listening-events partition, in order: exactly the generated events' schema
-# (content_signals.synthetic.EVENT_SCHEMA), so jobs cannot tell imported events from generated ones.
-EVENT_COLUMNS = ("user_id", "content_id", "event_timestamp", "ms_played", "saved")
-EVENT_SCHEMA = T.StructType(
-    [
-        T.StructField("user_id", T.StringType()),
-        T.StructField("content_id", T.StringType()),
-        T.StructField("event_timestamp", T.TimestampType()),
-        T.StructField("ms_played", T.LongType()),
-        T.StructField("saved", T.BooleanType()),
-    ]
-)
-# Two events are the same event when these are equal: importing a file twice adds nothing.
-EVENT_KEY = ("user_id", "content_id", "event_timestamp", "ms_played")
+# The columns of a listening-events partition, in order: exactly the generated events' schema, so
+# jobs cannot tell imported events from generated ones.
+EVENT_SCHEMA = spark_schema(RAW_EVENT_COLUMNS)
+EVENT_COLUMNS = tuple(RAW_EVENT_COLUMNS)
 DAY = "date"
 
 # Listening logs do not predate 2000: a timestamp before it is almost always the wrong unit (epoch
@@ -278,17 +265,6 @@ class EventsImportSummary:
         return "\n".join(lines)
 
 
-def _refusal(report: RejectReport, min_share: float, path: Path) -> str:
-    """Why an import of this report would be refused (empty when it would be applied)."""
-    try:
-        check_acceptance(report, min_share, HINTS, path)
-    except ImportRefused:
-        top = report.top_reason()
-        reason = f"; top reject reason {top}: {HINTS[top]}" if top else ""
-        return f"{report.accepted_share:.1%} of rows accepted, minimum {min_share:.0%}{reason}"
-    return ""
-
-
 def _existing_events(spark: SparkSession, layout: DataLayout, days: list[date]) -> DataFrame | None:
     """The current events of those ``days`` that have a partition, with their partition's date."""
     paths = [str(layout.events_partition(d)) for d in days if layout.events_partition(d).exists()]
@@ -324,8 +300,7 @@ def import_events(
     """
     if mode not in IMPORT_MODES:
         raise SignalsError(f"unknown import mode {mode!r} (merge or replace)")
-    started, started_at = time.perf_counter(), datetime.now(UTC)
-    import_id = new_import_id("events")
+    run = ImportRun("events", path, mapping, mode)
     has_catalogue = layout.content_path.exists()
     if not keep_unknown_items and not has_catalogue:
         raise SignalsError(
@@ -334,33 +309,8 @@ def import_events(
         )
     source = read_source(spark, path, mapping, "events")
     catalogue = spark.read.parquet(str(layout.content_path)).select("content_id") if has_catalogue else None
-    rows = normalise(source, mapping, None if keep_unknown_items else catalogue, received_at=started_at)
+    rows = normalise(source, mapping, None if keep_unknown_items else catalogue, received_at=run.started_at)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-
-    def record(
-        outcome: str, report: RejectReport, changes: dict[str, int], rejects: str = "", reason: str = ""
-    ) -> None:
-        record_import(
-            layout,
-            ImportRecord(
-                import_id=import_id,
-                kind="events",
-                source=str(path.resolve()),
-                fingerprint=file_fingerprint(path),
-                mapping=mapping.name,
-                mapping_digest=mapping_digest(mapping),
-                mode=mode,
-                outcome=outcome,
-                rows=report.rows,
-                accepted=report.accepted,
-                rejected=report.counts,
-                changes=changes,
-                started_at=started_at.isoformat(),
-                seconds=round(time.perf_counter() - started, 3),
-                rejects_path=rejects,
-                reason=reason,
-            ),
-        )
 
     try:
         report = reject_report(rows, mapping.source_columns())
@@ -373,29 +323,27 @@ def import_events(
         if keep_unknown_items and catalogue is not None and report.accepted:
             unknown_kept = accepted.join(catalogue, "content_id", "left_anti").count()
         if dry_run:
-            would_refuse = _refusal(report, min_share, path)
-            record(DRY_RUN, report, {}, reason=would_refuse)
+            would_refuse = refusal_reason(report, min_share, HINTS, path)
+            run.record(layout, DRY_RUN, report, {}, reason=would_refuse)
             return EventsImportSummary(
-                import_id,
+                run.import_id,
                 str(path),
                 mapping.name,
                 mode,
                 True,
                 report,
                 unknown_kept=unknown_kept,
-                seconds=time.perf_counter() - started,
+                seconds=run.seconds,
                 would_refuse=would_refuse,
             )
-        try:
-            check_acceptance(report, min_share, HINTS, path)
-        except ImportRefused as refused:
-            record(REFUSED, report, {}, reason=str(refused))
-            raise
+        refused_because = refusal_reason(report, min_share, HINTS, path)
+        if refused_because:
+            run.record(layout, REFUSED, report, {}, reason=refused_because)
+            raise ImportRefused(refused_because)
         with_day = accepted.withColumn(DAY, utc_day(F.col("event_timestamp")))
-        written = _write_days(spark, layout, with_day, mode, import_id)
-        # In file order (judging shuffled the rows): a user reads the rejects beside the file.
-        rejects = rows.where(F.col(REJECT_REASON).isNotNull()).orderBy(SOURCE_ROW)
-        rejects_path = str(write_rejects(rejects, layout, import_id)) if report.rejected else ""
+        written = _write_days(spark, layout, with_day, mode, run.import_id)
+        rejects = rows.where(F.col(REJECT_REASON).isNotNull())
+        rejects_path = str(write_rejects(rejects, layout, run.import_id)) if report.rejected else ""
         changes = {
             "days_touched": len(written.totals),
             "events_added": sum(written.added.values()),
@@ -403,12 +351,12 @@ def import_events(
             "events_removed": written.removed,
             "empty_days_added": len(written.empty_days),
         } | {partition_name(d): n for d, n in sorted(written.added.items())}
-        record(APPLIED, report, changes, rejects=rejects_path)
+        run.record(layout, APPLIED, report, changes, rejects=rejects_path)
     finally:
         rows.unpersist()
     progress(f"wrote {len(written.totals):,} day partitions under {layout.events_dir}")
     return EventsImportSummary(
-        import_id,
+        run.import_id,
         str(path),
         mapping.name,
         mode,
@@ -421,7 +369,7 @@ def import_events(
         empty_days=written.empty_days,
         unknown_kept=unknown_kept,
         rejects_path=rejects_path,
-        seconds=time.perf_counter() - started,
+        seconds=run.seconds,
     )
 
 
@@ -472,7 +420,8 @@ def _write_days(
         for day in empty_days:
             (staged / partition_name(day)).mkdir(parents=True)
             pq.write_table(
-                EVENT_ARROW_SCHEMA.empty_table(), staged / partition_name(day) / "part-00000.parquet"
+                arrow_schema(RAW_EVENT_COLUMNS).empty_table(),
+                staged / partition_name(day) / "part-00000.parquet",
             )
         for day in sorted([*days, *empty_days]):
             swap_into_place(staged / partition_name(day), layout.events_partition(day))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import operator
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
@@ -20,7 +21,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from content_signals.errors import SignalsError
-from content_signals.file_mapping import FieldSource, FileMapping
+from content_signals.file_mapping import FieldSource, FileMapping, mapping_digest
+from content_signals.import_log import ImportRecord, file_fingerprint, record_import
 from content_signals.layout import DataLayout
 from content_signals.partitions import swap_into_place
 from content_signals.value_parsers import blank_to_null, derived_id
@@ -37,6 +39,59 @@ class ImportRefused(SignalsError):
 
 def new_import_id(kind: str) -> str:
     return f"{kind}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """One import of one file, from its start: what its record in the import log says about it."""
+
+    kind: str  # catalog or events
+    path: Path
+    mapping: FileMapping
+    mode: str
+    import_id: str = field(default="")
+    started: float = field(default_factory=time.perf_counter)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        if not self.import_id:
+            object.__setattr__(self, "import_id", new_import_id(self.kind))
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def record(
+        self,
+        layout: DataLayout,
+        outcome: str,
+        report: RejectReport,
+        changes: dict[str, int],
+        rejects: str = "",
+        reason: str = "",
+    ) -> None:
+        """Append this import, as it ended, to the import log."""
+        record_import(
+            layout,
+            ImportRecord(
+                import_id=self.import_id,
+                kind=self.kind,
+                source=str(self.path.resolve()),
+                fingerprint=file_fingerprint(self.path),
+                mapping=self.mapping.name,
+                mapping_digest=mapping_digest(self.mapping),
+                mode=self.mode,
+                outcome=outcome,
+                rows=report.rows,
+                accepted=report.accepted,
+                rejected=report.counts,
+                changes=changes,
+                started_at=self.started_at.isoformat(),
+                seconds=round(self.seconds, 3),
+                rejects_path=rejects,
+                reason=reason,
+            ),
+        )
 
 
 def check_header(path: Path, mapping: FileMapping, what: str) -> None:
@@ -173,6 +228,16 @@ def reject_report(rows: DataFrame, example_columns: list[str]) -> RejectReport:
             if len(examples.setdefault(reason, [])) < EXAMPLES_PER_REASON:
                 examples[reason].append({c: row[c] for c in example_columns})
     return RejectReport(rows=total, accepted=total - sum(counts.values()), counts=counts, examples=examples)
+
+
+def refusal_reason(report: RejectReport, min_share: float, hints: dict[str, str], path: Path) -> str:
+    """The one line :func:`check_acceptance` would raise, or empty when the import would be applied
+    (what a dry run reports)."""
+    try:
+        check_acceptance(report, min_share, hints, path)
+    except ImportRefused as refusal:
+        return str(refusal)
+    return ""
 
 
 def check_acceptance(report: RejectReport, min_share: float, hints: dict[str, str], path: Path) -> None:

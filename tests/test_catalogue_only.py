@@ -447,11 +447,14 @@ def test_views_a_deployment_cannot_produce_are_not_stale(tmp_path: Path) -> None
     layout = DataLayout(tmp_path)
     gaps = tables_not_produced(Deployment(layout))
     assert sorted(gaps) == ["content_audio", "content_engagement"]
-    assert "no listening events" in gaps["content_engagement"] and "no audio features" in gaps["content_audio"]
+    assert "no listening events" in gaps["content_engagement"]
+    assert "no audio features" in gaps["content_audio"]
     (layout.events_dir / "date=2026-01-01").mkdir(parents=True)
     assert sorted(tables_not_produced(Deployment(layout))) == ["content_audio"]
-    assert sorted(tables_not_produced(Deployment(layout, "none"))) == ["content_audio", "content_engagement"]
+    without_events = tables_not_produced(Deployment(layout, "none"))
+    assert sorted(without_events) == ["content_audio", "content_engagement"]
 
-    rows = {r.view: r for r in freshness(load_config(overrides={"data_dir": str(tmp_path)}), not_produced=gaps)}
+    config = load_config(overrides={"data_dir": str(tmp_path)})
+    rows = {r.view: r for r in freshness(config, not_produced=gaps)}
     assert rows["content_engagement"].stale is False and rows["content_engagement"].not_produced
     assert rows["content_metadata"].stale is True  # never published, and it should be
