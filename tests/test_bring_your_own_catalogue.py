@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,10 +112,29 @@ def server(deployment: Deployment) -> Iterator[str]:
     target = f"127.0.0.1:{deployment.config.serving.grpc_port}"
     try:
         wait_until_serving(target, timeout_s=300)
+        _wait_until_routed(target, timeout_s=300)
         yield target
     finally:
         process.terminate()
         process.wait(timeout=120)
+
+
+def _wait_until_routed(target: str, timeout_s: float) -> None:
+    """Until the app answers its own RPCs: Ray Serve's proxy reports SERVING on the health service
+    as soon as it is up, and answers UNIMPLEMENTED until the application's routes are deployed."""
+    import grpc
+    from content_signals_client import SignalsClient
+
+    deadline = time.monotonic() + timeout_s
+    with SignalsClient(target) as client:
+        while True:
+            try:
+                client.list_feature_services(timeout_s=5)
+                return
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNIMPLEMENTED or time.monotonic() > deadline:
+                    raise
+            time.sleep(1)
 
 
 def _item(deployment: Deployment, title: str, artist: str) -> str:
