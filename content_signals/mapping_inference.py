@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from content_signals.errors import SignalsError
-from content_signals.value_parsers import FALSE_SPELLINGS, TRUE_SPELLINGS
+from content_signals.value_parsers import FALSE_SPELLINGS, TRUE_SPELLINGS, read_number
 
 SAMPLE_BYTES = 1 << 20
 SAMPLE_ROWS = 2_000
@@ -133,10 +133,6 @@ def _values(guess: Guess, column: str) -> list[str]:
     return [v.strip() for r in guess.rows if (v := r.get(column, "")) and v.strip()]
 
 
-def _is_number(text: str) -> bool:
-    return re.fullmatch(r"[+-]?(\d{1,3}([, _]\d{3})+|\d+)(\.\d+)?([eE][+-]?\d+)?", text) is not None
-
-
 def _assign_roles(guess: Guess) -> None:
     taken: set[str] = set()
     by_key = {_key(c): c for c in guess.columns}
@@ -180,7 +176,7 @@ def _duration_options(guess: Guess) -> None:
     if column is None:
         return
     values = _values(guess, column)
-    numbers = [float(re.sub(r"[, _]", "", v)) for v in values if _is_number(v)]
+    numbers = [n for v in values if (n := read_number(v)) is not None]
     key = _key(column)
     if values and sum(":" in v for v in values) > 0.5 * len(values):
         unit, why = "ms", "clock times (m:ss) are read whatever the unit"

@@ -11,6 +11,7 @@ Empty and whitespace-only cells are null before any parser sees them (:func:`bla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -28,7 +29,10 @@ ListFormat = Literal["python", "delimited", "single"]
 
 _MS_PER_UNIT = {"ms": 1.0, "s": 1_000.0, "min": 60_000.0}
 # 1,234,567 / 1 234 567 / 1_234_567 (and a decimal part after a point): thousands separators.
-_GROUPED_NUMBER = r"^[+-]?\d{1,3}([,  _]\d{3})+(\.\d+)?$"
+# The same patterns read numbers in Spark (parse_number) and in Python (read_number, for --infer).
+THOUSANDS_SEPARATOR = r"[, _]"
+GROUPED_NUMBER = rf"^[+-]?\d{{1,3}}({THOUSANDS_SEPARATOR}\d{{3}})+(\.\d+)?$"
+PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 # h:mm:ss or m:ss (minutes may exceed 59 when there is no hour part), seconds may have a fraction.
 _CLOCK = r"^(\d+:)?\d+:[0-5]\d(\.\d+)?$"
 
@@ -55,9 +59,19 @@ def parse_number(cell: Column) -> Column:
     """A double from ``12``, ``-3.5``, ``1e3`` or ``1,234,567.5`` (thousands separators ``,``,
     space or ``_``); null for anything else, including ``NaN`` and infinities."""
     text = blank_to_null(cell)
-    ungrouped = F.when(text.rlike(_GROUPED_NUMBER), F.regexp_replace(text, r"[,  _]", "")).otherwise(text)
-    value = F.when(ungrouped.rlike(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), ungrouped.try_cast("double"))
+    ungrouped = F.when(text.rlike(GROUPED_NUMBER), F.regexp_replace(text, THOUSANDS_SEPARATOR, "")).otherwise(
+        text
+    )
+    value = F.when(ungrouped.rlike(PLAIN_NUMBER), ungrouped.try_cast("double"))
     return F.when(~F.isnan(value), value)
+
+
+def read_number(text: str) -> float | None:
+    """:func:`parse_number` of one cell, in Python: what ``--infer`` reads a sample with."""
+    cell = text.strip()
+    if re.match(GROUPED_NUMBER, cell):
+        cell = re.sub(THOUSANDS_SEPARATOR, "", cell)
+    return float(cell) if re.match(PLAIN_NUMBER, cell) else None
 
 
 def parse_duration_ms(cell: Column, unit: DurationUnit = "ms", allow_zero: bool = False) -> Column:
@@ -136,9 +150,10 @@ def _python_list(text: Column) -> Column:
     Done with a regular expression in the JVM rather than ``ast.literal_eval`` in Python: a
     Python UDF per row costs a worker round trip, and a catalogue cell is always this simple shape.
     """
-    element = r"""\s*(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[-+\w.]+)\s*"""
+    value = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[-+\w.]+"""  # 'quoted', "quoted" or bare
+    element = rf"\s*(?:{value})\s*"
     whole = rf"^\[\s*(?:{element}(?:,{element})*,?)?\s*\]$"
-    raw = F.regexp_extract_all(text, F.lit(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[-+\w.]+)"""), 1)
+    raw = F.regexp_extract_all(text, F.lit(f"({value})"), 1)
     unquoted = F.transform(
         raw,
         lambda v: F.regexp_replace(

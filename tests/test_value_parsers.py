@@ -135,3 +135,8 @@ def test_derived_ids_are_stable_and_ignore_case_and_spacing(spark) -> None:  # t
     # Concatenation cannot make two different rows collide: the separator is not a character of text.
     pair = spark.createDataFrame([("ab", "c"), ("a", "bc")], "a string, b string")
     assert len({r[0] for r in pair.select(V.derived_id([F.col("a"), F.col("b")], "x")).collect()}) == 2
+
+
+def test_inference_reads_numbers_as_the_parser_does(spark) -> None:  # type: ignore[no-untyped-def]
+    cells = ["12", "-3.5", "1e3", "1,234,567", "1 234.5", "1_000", ".5", " ", "12,34", "NaN", "inf", "1.2.3"]
+    assert [V.read_number(c) for c in cells] == _parse(spark, cells, V.parse_number)
