@@ -207,6 +207,27 @@ class ModelsConfig(_Strict):
     )
 
 
+class SimilarityConfig(_Strict):
+    """The nearest-neighbour index of the text embeddings and the SimilarContent RPC
+    (``docs/vector-index.md``): usearch HNSW parameters, when to rebuild, request limits."""
+
+    # HNSW graph degree and build breadth; changing either rebuilds the next index from scratch.
+    connectivity: int = Field(default=16, ge=2, le=128)
+    expansion_add: int = Field(default=128, ge=8, le=4096)
+    # Search breadth: higher finds more of the true neighbours and costs time (recall is measured
+    # against exact search on a sample at every build and stored in the manifest).
+    expansion_search: int = Field(default=64, ge=8, le=4096)
+    # Rebuild from scratch instead of updating once items removed or replaced since the last full
+    # build pass this share of the index (deleted entries degrade the graph).
+    rebuild_share: float = Field(default=0.1, gt=0, le=1)
+    # Index build and batch search threads; 0: every core.
+    threads: int = Field(default=0, ge=0)
+    # SimilarContent: the most neighbours one request may ask for.
+    max_k: int = Field(default=100, ge=1, le=1000)
+    # How often a serving replica looks for a newer index version.
+    refresh_seconds: float = Field(default=30.0, gt=0)
+
+
 class ImportConfig(_Strict):
     """How imports of real files (catalogues, listening events) judge a file before changing data."""
 
@@ -226,6 +247,7 @@ class PlatformConfig(_Strict):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     imports: ImportConfig = Field(default_factory=ImportConfig)
+    similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
     # Does this deployment have listening events? A catalogue-only deployment (a label before
     # launch, a moderation team, an imported public catalogue) has none, and its jobs that need
     # them are reported as not run instead of failing `signals jobs run all`.

@@ -8,6 +8,7 @@
     raw/events/date=YYYY-MM-DD/         listening events, one folder per UTC day
     signals/<table>/date=YYYY-MM-DD/    validated signal partitions: the offline store
     quarantine/<table>/date=.../<run>/  partitions that failed the gate, with their validation result
+    vector_index/<table>/date=.../      the nearest-neighbour index of a published vector partition
     staging/                            partitions being written; never read by anything else
     models/<name>/<version>/            trained model artifacts (immutable once written)
     models/<name>/promoted.json         the promoted version; promotions.jsonl: every promotion
@@ -71,6 +72,14 @@ class DataLayout:
 
     def quarantine_dir(self, table: str, day: date) -> Path:
         return self.root / "quarantine" / table / partition_name(day)
+
+    def vector_index_dir(self, table: str) -> Path:
+        return self.root / "vector_index" / table
+
+    def vector_index_version(self, table: str, day: date) -> Path:
+        """The index built from ``table``'s partition of ``day`` (beside the partition, swapped in
+        the same way)."""
+        return self.vector_index_dir(table) / partition_name(day)
 
     @property
     def staging_dir(self) -> Path:
