@@ -32,16 +32,30 @@ class DecisionThresholds:
 
 
 def choose_thresholds(
-    scores: np.ndarray, positives: np.ndarray, block_precision: float, review_recall: float
+    scores: np.ndarray,
+    positives: np.ndarray,
+    block_precision: float,
+    review_recall: float,
+    weights: np.ndarray | None = None,
 ) -> DecisionThresholds:
+    """``weights`` count each item that many times when measuring block precision: per-class weights
+    from :func:`content_signals.models.prevalence.deployment_weights` choose the block threshold for
+    the precision it will have at the deployment prevalence rather than on the validation split.
+    (Review recall is a share of positives only, so per-class weights do not move it.)"""
     if len(scores) != len(positives) or len(scores) == 0:
         raise ValueError("scores and labels must be non-empty and of the same length")
     if not (0 < block_precision <= 1 and 0 < review_recall <= 1):
         raise ValueError("targets must be in (0, 1]")
+    if weights is not None and (len(weights) != len(scores) or np.any(np.asarray(weights) < 0)):
+        raise ValueError("weights must be one non-negative number per score")
     order = np.argsort(-scores, kind="stable")
     ranked_scores, ranked_positive = scores[order], positives[order].astype(bool)
+    ranked_weight = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)[order]
     # Precision of "block everything scoring >= ranked_scores[i]"; ties share the last index.
-    precision = np.cumsum(ranked_positive) / np.arange(1, len(scores) + 1)
+    counted = np.cumsum(ranked_weight)
+    precision = np.divide(
+        np.cumsum(ranked_weight * ranked_positive), counted, out=np.zeros(len(scores)), where=counted > 0
+    )
     last_of_tie = np.r_[ranked_scores[1:] != ranked_scores[:-1], True]
     meets = np.flatnonzero(last_of_tie & (precision >= block_precision))
     block = float(ranked_scores[meets[-1]]) if len(meets) else NEVER
