@@ -201,9 +201,15 @@ class ModelsConfig(_Strict):
     text_encoder: TextEncoderConfig = Field(default_factory=TextEncoderConfig)
     decision_targets: DecisionTargets = Field(default_factory=DecisionTargets)
     # Promotion gates: how far each metric may drop against the promoted version (0: must not drop).
-    # Only metrics both versions report are compared.
+    # Only metrics both versions report are compared; a name ending in * covers every metric it prefixes.
     promotion_gates: dict[str, float] = Field(
-        default_factory=lambda: {"test_weighted_f1": 0.0, "test_macro_f1": 0.02, "validation_roc_auc": 0.0}
+        default_factory=lambda: {
+            "test_weighted_f1": 0.0,
+            "test_macro_f1": 0.02,
+            "validation_roc_auc": 0.0,
+            # Every behavioural functionality's pass rate (content_signals/models/behaviour.py).
+            "behaviour_*": 0.05,
+        }
     )
 
 

@@ -121,10 +121,17 @@ def promoted_version(model_root: Path) -> str | None:
 
 
 def gate_checks(candidate: ModelCard, promoted: ModelCard, gates: dict[str, float]) -> list[GateCheck]:
-    """One check per gate metric that both cards report."""
+    """One check per gate metric that both cards report. A gate ending in ``*`` is a pattern: it
+    checks every metric with that prefix (``behaviour_*``: each behavioural functionality's pass
+    rate), and a metric named exactly by another gate keeps that gate's margin."""
+    margins: dict[str, float] = {}
+    for pattern, max_drop in gates.items():
+        if pattern.endswith("*"):
+            margins.update({m: max_drop for m in sorted(candidate.metrics) if m.startswith(pattern[:-1])})
+    margins.update({m: max_drop for m, max_drop in gates.items() if not m.endswith("*")})
     return [
         GateCheck(metric, candidate.metrics[metric], promoted.metrics[metric], max_drop)
-        for metric, max_drop in gates.items()
+        for metric, max_drop in margins.items()
         if metric in candidate.metrics and metric in promoted.metrics
     ]
 
