@@ -8,17 +8,21 @@ Thresholds are chosen on validation data to meet targets, then measured on the t
   reach a reviewer (or get blocked): the rest are allowed automatically.
 
 Nothing here knows about models: it takes scores and labels, so it is tested on numbers.
-:func:`decide` is the one ALLOW / REVIEW / BLOCK rule: the daily ``content_safety`` job, ``Score``,
-the model card and the review export all call it.
+:func:`decide` is the one ALLOW / REVIEW / BLOCK rule on a single risk score, and
+:func:`decide_by_category` the one rule on per-category probabilities under a version's policy
+(:mod:`content_signals.models.policy`): the daily ``content_safety`` job, ``Score``, the model card
+and the review export all call them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from content_signals.definitions import Decision
+from content_signals.models.policy import SafetyPolicy
 
 # The block threshold when no threshold reaches the precision target: above every probability
 # (1.0 itself can be a score), so nothing is blocked automatically.
@@ -127,3 +131,71 @@ def policy_outcomes(
             float((blocked & ~positives).sum() / (n - n_positive)) if n > n_positive else 0.0
         ),
     }
+
+
+@dataclass(frozen=True)
+class CategoryDecided:
+    """Per item: the decision, the category and threshold that made it (empty and 0 for ALLOW and
+    for an unscored item), and whether the item should carry the explicit label."""
+
+    decisions: np.ndarray
+    categories: list[str]
+    thresholds: np.ndarray
+    explicit_suggested: np.ndarray
+
+    def labels(self) -> list[str]:
+        return [Decision(int(d)).label for d in self.decisions]
+
+    def reasons(self) -> list[str]:
+        """One line per item, what a reviewer or a log reads: ``block: hate >= 0.910``."""
+        return [
+            f"{Decision(int(d)).label}: {c} >= {t:.3f}" if c else Decision(int(d)).label
+            for d, c, t in zip(self.decisions, self.categories, self.thresholds, strict=True)
+        ]
+
+
+def decide_by_category(
+    probabilities: np.ndarray,
+    categories: Sequence[str],
+    policy: SafetyPolicy,
+    explicit: Sequence[bool | None] | None = None,
+) -> CategoryDecided:
+    """ALLOW / REVIEW / BLOCK from per-category probabilities (items x ``categories``) and a policy
+    with one rule per category: the most severe action any rule takes wins, and among rules taking
+    it the first in the policy's order names the reason. A rule with ``review_only_if_not_explicit``
+    sends to REVIEW only items the catalogue does not flag explicit (``explicit`` per item; None:
+    not known, which counts as not flagged). A row with a missing probability (NaN: the item was
+    not scored) gets UNSPECIFIED, no reason and no explicit suggestion."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n = len(probabilities)
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(categories):
+        raise ValueError(f"probabilities must be items x {len(categories)} categories")
+    missing = [c for c in policy.categories if c not in categories]
+    if missing:
+        raise ValueError(f"the policy's categories {missing} are not among the model's {list(categories)}")
+    flagged = np.zeros(n, dtype=bool)
+    if explicit is not None:
+        flagged = np.array([value is True for value in explicit], dtype=bool)
+    decisions = np.full(n, Decision.ALLOW, dtype=np.int8)
+    reason = np.full(n, "", dtype=object)
+    made_at = np.zeros(n, dtype=np.float64)
+    explicit_suggested = np.zeros(n, dtype=bool)
+    for action, threshold_of in ((Decision.BLOCK, "block_at"), (Decision.REVIEW, "review_at")):
+        for rule in policy.rules:
+            threshold = getattr(rule, threshold_of)
+            if threshold is None:
+                continue
+            column = probabilities[:, list(categories).index(rule.category)]
+            fires = column >= threshold
+            if action is Decision.REVIEW and rule.review_only_if_not_explicit:
+                fires &= ~flagged
+            undecided = fires & (decisions < action)
+            decisions[undecided], reason[undecided], made_at[undecided] = action, rule.category, threshold
+    suggesting = policy.explicit_rule
+    if suggesting is not None and suggesting.explicit_at is not None:
+        column = probabilities[:, list(categories).index(suggesting.category)]
+        explicit_suggested = column >= suggesting.explicit_at
+    unscored = np.isnan(probabilities).any(axis=1)
+    decisions[unscored], reason[unscored], made_at[unscored] = Decision.UNSPECIFIED, "", 0.0
+    explicit_suggested[unscored] = False
+    return CategoryDecided(decisions, [str(r) for r in reason], made_at, explicit_suggested)
