@@ -472,3 +472,45 @@ def test_buf_curl_calls_similar_content_through_reflection(served: Any) -> None:
     reply = json.loads(result.stdout)
     assert reply["queryContentId"] == "c00004" and reply["indexVersion"]
     assert len(reply["items"]) == 3 and {i["contentType"] for i in reply["items"]} == {"track"}
+
+
+def test_ray_text_encoder_deployment_embeds_like_the_local_encoder(encoder_config: Any) -> None:
+    """The app's ``TextEncoder`` deployment, called through a Serve handle as the ingress calls it."""
+    import logging
+
+    import ray
+    from ray import serve
+
+    from content_signals.serving.app import TEXT_ENCODER, HandleEncoder, TextEncoderReplica
+
+    started_ray = not ray.is_initialized()
+    if started_ray:  # else the session's Ray Serve (tests/conftest.py: server) is reused
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+        serve.start(
+            http_options={"host": "127.0.0.1", "port": 0},
+            logging_config={"enable_access_log": False, "log_level": "WARNING"},
+        )
+    name = f"similar_encoder_{uuid.uuid4().hex[:6]}"
+    try:
+        deployment = serve.deployment(name=TEXT_ENCODER, ray_actor_options={"num_cpus": 0.5})(
+            TextEncoderReplica
+        )
+        handle = serve.run(
+            deployment.bind(encoder_config.model_dump_json(), 8, 0.01), name=name, route_prefix=None
+        )
+
+        async def embed() -> tuple[str, np.ndarray]:
+            digest = await handle.weights_digest.remote()
+            return digest, await HandleEncoder(handle, digest).embed(TEXTS[:3])
+
+        digest, vectors = asyncio.run(embed())
+    finally:
+        if started_ray:
+            serve.shutdown()
+            ray.shutdown()
+        else:
+            serve.delete(name)
+    local = shared_encoder(encoder_config)
+    assert digest == local.info.weights_sha256
+    assert vectors.shape == (3, DIMENSION) and vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, local.encode(TEXTS[:3]), atol=1e-5)
