@@ -3,14 +3,19 @@
 ``SignalsIngress`` replicas each run the gRPC server of :mod:`content_signals.serving.grpc_server` (the online
 feature path runs entirely inside it); Score sends its input tensors to the model's
 ``Model_<name>`` deployment, where ``@serve.batch`` merges concurrent requests into one forward
-pass. ``app_builder`` is what ``serve deploy infra/serve/serve_config.yaml`` imports; ``signals
-serve`` builds the same application with :func:`build_app` and the same deployment settings.
+pass. When a ``content_embedding`` vector index exists, a batched ``TextEncoder`` deployment embeds
+SimilarContent's request-time text with the configured encoder (the ingress loads the index itself,
+memory-mapped, so content-id queries take no extra hop). ``app_builder`` is what ``serve deploy
+infra/serve/serve_config.yaml`` imports; ``signals serve`` builds the same application with
+:func:`build_app` and the same deployment settings.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +29,13 @@ from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.serving.errors import Overloaded
 from content_signals.serving.scoring import discover_models, forward_pass
+from content_signals.serving.similarity_plane import INDEX_TABLE
+from content_signals.similarity.index import newest_index
 
 logger = logging.getLogger("content_signals.serving")
 
 INGRESS = "SignalsIngress"
+TEXT_ENCODER = "TextEncoder"
 APP_NAME = "content_signals"
 DRAIN_GRACE_S = 10.0
 
@@ -114,16 +122,72 @@ class HandleRunner:
         return scores, items
 
 
+class TextEncoderReplica:
+    """Embeds SimilarContent's request-time text with the configured encoder (the one the daily
+    index job embeds the catalogue with); ``@serve.batch`` merges concurrent texts into one pass."""
+
+    def __init__(self, text_encoder_json: str, max_batch_size: int, batch_wait_timeout_s: float) -> None:
+        import torch
+
+        from content_signals.config import TextEncoderConfig
+        from content_signals.models.text_encoder import TextEncoder
+
+        torch.set_num_threads(1)
+        config = TextEncoderConfig.model_validate_json(text_encoder_json)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.encoder = TextEncoder(config.model_copy(update={"device": device}))
+        self.embed.set_max_batch_size(max_batch_size)  # type: ignore[attr-defined]
+        self.embed.set_batch_wait_timeout_s(batch_wait_timeout_s)  # type: ignore[attr-defined]
+        logger.info("text encoder %s on %s", self.encoder.info.weights_sha256, device)
+
+    def weights_digest(self) -> str:
+        return self.encoder.info.weights_sha256
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def embed(self, texts: list[str]) -> list[np.ndarray]:
+        return list(self.encoder.encode(texts))
+
+
+class HandleEncoder:
+    """SimilarContent's :class:`~content_signals.serving.similarity_plane.QueryEncoder`, through a
+    Serve handle to the ``TextEncoder`` deployment."""
+
+    def __init__(self, handle: DeploymentHandle, digest: str) -> None:
+        self.handle = handle
+        self._digest = digest
+
+    @property
+    def digest(self) -> str:
+        return self._digest
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        from ray.serve.exceptions import BackPressureError
+
+        try:
+            rows = await asyncio.gather(*(self.handle.embed.remote(text) for text in texts))
+        except BackPressureError as exc:
+            raise Overloaded(f"the text encoder is overloaded: {exc}; retry with backoff") from exc
+        return np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
+
+
 class SignalsIngress:
     """Runs one gRPC server per replica; drains it when Serve stops the replica."""
 
     # Serve awaits an async constructor: the gRPC server must start on the replica's event loop.
-    async def __init__(self, config_json: str, model_handles: dict[str, DeploymentHandle]) -> None:  # type: ignore[misc]
+    async def __init__(  # type: ignore[misc]
+        self,
+        config_json: str,
+        model_handles: dict[str, DeploymentHandle],
+        encoder_handle: DeploymentHandle | None = None,
+    ) -> None:
         from content_signals.serving.grpc_server import start_server
 
         config = PlatformConfig.model_validate_json(config_json)
         models = {n: m for n, m in discover_models(DataLayout(config.data_dir)).items() if n in model_handles}
-        self.server = await start_server(config, models, HandleRunner(model_handles))
+        encoder = None
+        if encoder_handle is not None:
+            encoder = HandleEncoder(encoder_handle, await encoder_handle.weights_digest.remote())
+        self.server = await start_server(config, models, HandleRunner(model_handles), encoder=encoder)
 
     async def check_health(self) -> None:
         """Serve restarts the replica if its gRPC server has stopped answering health checks."""
@@ -189,7 +253,8 @@ def deployment_settings(serve_config: Path | None) -> dict[str, dict[str, Any]]:
 def build_app(
     config: PlatformConfig, cluster: dict[str, float], settings: dict[str, dict[str, Any]] | None = None
 ) -> Any:
-    """The bound Serve application: the ingress plus one model deployment per model.
+    """The bound Serve application: the ingress, one model deployment per model and, when a
+    ``content_embedding`` vector index exists, the text encoder deployment of SimilarContent.
 
     ``cluster`` is the Ray cluster's resources; ``settings`` the serve config's per-deployment ones.
     """
@@ -215,6 +280,22 @@ def build_app(
             serving.batch_wait_timeout_s,
             config.models.text_encoder.model_dump_json(),
         )
+    encoder = None
+    if newest_index(DataLayout(config.data_dir), INDEX_TABLE) is not None:
+        options = dict(settings.get(TEXT_ENCODER, {}))
+        actor = {"num_cpus": serving.model_num_cpus, **options.pop("ray_actor_options", {})}
+        actor["num_gpus"] = model_gpus(max(serving.model_num_gpus, actor.get("num_gpus", 0)), cluster_gpus)
+        actor = available_resources(actor, cluster)
+        deployment = serve.deployment(
+            name=TEXT_ENCODER,
+            ray_actor_options=actor,
+            max_ongoing_requests=4 * serving.max_batch_size,
+            graceful_shutdown_timeout_s=DRAIN_GRACE_S,
+            logging_config={"enable_access_log": False},
+        )(TextEncoderReplica)
+        encoder = deployment.options(**options).bind(
+            config.models.text_encoder.model_dump_json(), serving.max_batch_size, serving.batch_wait_timeout_s
+        )
     options = dict(settings.get(INGRESS, {}))
     actor = {"num_cpus": serving.ingress_num_cpus, **options.pop("ray_actor_options", {})}
     actor = available_resources(actor, cluster)
@@ -224,7 +305,7 @@ def build_app(
         graceful_shutdown_timeout_s=DRAIN_GRACE_S + 5,
         logging_config={"enable_access_log": False},
     )(SignalsIngress)
-    return ingress.options(**options).bind(config.model_dump_json(), handles)
+    return ingress.options(**options).bind(config.model_dump_json(), handles, encoder)
 
 
 def app_builder(args: dict[str, str]) -> Any:

@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 
 from content_signals.config import PlatformConfig
 from content_signals.feature_repo.online_stores import OnlineStore, configured_online_store
+from content_signals.layout import DataLayout
 from content_signals.serving.auth import Authorizer
 from content_signals.serving.catalog import CatalogCache, load_catalog
 from content_signals.serving.data_plane import FeatureDataPlane
@@ -25,6 +26,7 @@ from content_signals.serving.grpc_service import SERVICE_NAME, ContentSignalsSer
 from content_signals.serving.metrics import serving_metrics
 from content_signals.serving.scoring import ModelVersions
 from content_signals.serving.scoring_plane import ModelRunner, ScoringPlane
+from content_signals.serving.similarity_plane import IndexCache, QueryEncoder, SimilarityPlane
 
 logger = logging.getLogger("content_signals.serving")
 
@@ -40,12 +42,14 @@ class SignalsServer:
     health: health.aio.HealthServicer
     catalog: CatalogCache
     store: OnlineStore
+    index: IndexCache
 
     async def stop(self, grace_s: float) -> None:
         """Stop taking requests (health turns NOT_SERVING first), let in-flight ones finish."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
         self.catalog.stop()
+        self.index.stop()
         await self.store.close()
 
 
@@ -61,8 +65,14 @@ async def start_server(
     models: dict[str, ModelVersions],
     runner: ModelRunner | None,
     port: int | None = None,
+    encoder: QueryEncoder | None = None,
 ) -> SignalsServer:
-    """Build and start the server on ``port`` (default: the config's; 0 picks a free one)."""
+    """Build and start the server on ``port`` (default: the config's; 0 picks a free one).
+
+    ``encoder`` embeds SimilarContent's request-time text; without one, SimilarContent answers
+    content-id queries only. The ``content_embedding`` vector index is opened memory-mapped here
+    (when a version exists) and refreshed in the background.
+    """
     from content_signals.feature_repo.repo import feature_store
 
     settings = config.serving
@@ -81,7 +91,10 @@ async def start_server(
     authorizer = Authorizer(settings.teams)
     data_plane = FeatureDataPlane(catalog, reader, settings.max_entities_per_request, settings.enforce_ttl)
     scoring = ScoringPlane(models, data_plane, runner, authorizer)
-    servicer = ContentSignalsServicer(settings, authorizer, data_plane, scoring, metrics)
+    index = IndexCache(DataLayout(config.data_dir), config.similarity.refresh_seconds)
+    index.start()
+    similarity = SimilarityPlane(index, data_plane, authorizer, config.similarity.max_k, encoder)
+    servicer = ContentSignalsServicer(settings, authorizer, data_plane, scoring, metrics, similarity)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -106,4 +119,4 @@ async def start_server(
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     logger.info("gRPC on %s (%s)", address, "TLS" if credentials else "plaintext")
-    return SignalsServer(server, bound, servicer, health_servicer, catalog, reader)
+    return SignalsServer(server, bound, servicer, health_servicer, catalog, reader, index)

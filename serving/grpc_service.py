@@ -2,6 +2,7 @@
 
 Everything a request does is in the transport-free core (:mod:`content_signals.serving.data_plane`
 for features, :mod:`content_signals.serving.scoring_plane` for models,
+:mod:`content_signals.serving.similarity_plane` for similar content,
 :mod:`content_signals.serving.auth`); this module converts messages,
 enforces the per-replica limits (concurrency, deadlines), records metrics and one structured log
 line per request, and maps every failure to a status code. No input may crash the server: an unexpected
@@ -44,6 +45,7 @@ from content_signals.serving.errors import (
 )
 from content_signals.serving.metrics import ServingMetrics
 from content_signals.serving.scoring_plane import ModelInfo, ScoreRequest, ScoreResult, ScoringPlane
+from content_signals.serving.similarity_plane import SimilarityPlane, SimilarRequest, SimilarResult
 
 access_log = logging.getLogger("content_signals.access")
 logger = logging.getLogger("content_signals.serving")
@@ -154,6 +156,35 @@ def model_info(info: ModelInfo) -> pb.ModelInfo:
     return message
 
 
+def similar_request(request: pb.SimilarContentRequest) -> SimilarRequest:
+    return SimilarRequest(
+        content_id=request.content_id,
+        text=request.text,
+        k=request.k,
+        content_types=list(request.content_types),
+        exclude_same_creator=request.exclude_same_creator,
+        exclude_blocked=request.exclude_blocked,
+        min_similarity=request.min_similarity if request.HasField("min_similarity") else None,
+        creator_id=request.creator_id,
+    )
+
+
+def similar_response(result: SimilarResult) -> pb.SimilarContentResponse:
+    return pb.SimilarContentResponse(
+        items=[
+            pb.SimilarItem(
+                content_id=item.content_id,
+                similarity=item.similarity,
+                content_type=item.content_type,
+                creator_id=item.creator_id,
+            )
+            for item in result.items
+        ],
+        index_version=result.index_version,
+        query_content_id=result.query_content_id,
+    )
+
+
 class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
     def __init__(
         self,
@@ -162,12 +193,14 @@ class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
         data_plane: FeatureDataPlane,
         scoring: ScoringPlane,
         metrics: ServingMetrics,
+        similarity: SimilarityPlane | None = None,
     ) -> None:
         self.settings = settings
         self.authorizer = authorizer
         self.data_plane = data_plane
         self.scoring = scoring
         self.metrics = metrics
+        self.similarity = similarity
         self.in_flight = 0
 
     async def _handle(
@@ -314,12 +347,23 @@ class ContentSignalsServicer(pb_grpc.ContentSignalsServiceServicer):
 
         return await self._handle("ListModels", context, 0, pb.ListModelsResponse(), work)
 
+    async def SimilarContent(
+        self, request: pb.SimilarContentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SimilarContentResponse:
+        async def work(team: str | None) -> pb.SimilarContentResponse:
+            if self.similarity is None:
+                raise Unavailable("this server does not serve SimilarContent")
+            return similar_response(await self.similarity.similar(similar_request(request), team))
+
+        return await self._handle("SimilarContent", context, 1, pb.SimilarContentResponse(), work)
+
 
 _REQUEST_TYPES: dict[str, Any] = {
     "GetOnlineFeatures": (pb.GetOnlineFeaturesRequest, pb.GetOnlineFeaturesResponse),
     "Score": (pb.ScoreRequest, pb.ScoreResponse),
     "ListFeatureServices": (pb.ListFeatureServicesRequest, pb.ListFeatureServicesResponse),
     "ListModels": (pb.ListModelsRequest, pb.ListModelsResponse),
+    "SimilarContent": (pb.SimilarContentRequest, pb.SimilarContentResponse),
 }
 
 

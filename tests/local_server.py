@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from content_signals.models.networks import TEXT_CLASSIFIER, load_model
 from content_signals.models.text_encoder import shared_encoder
 from content_signals.serving.grpc_server import SignalsServer, start_server
 from content_signals.serving.scoring import ModelVersions, discover_models, forward_pass
+from content_signals.serving.similarity_plane import LocalQueryEncoder
 
 
 class LocalRunner:
@@ -43,6 +45,27 @@ class LocalRunner:
         return forward_pass(card, network, inputs, self.encoder, torch.device("cpu")), len(inputs)
 
 
+class LocalEncoder:
+    """SimilarContent's text encoder in this process (the Ray app's ``TextEncoder`` deployment's
+    job), loaded on first use so that servers never asked for text pay nothing."""
+
+    def __init__(self, config: TextEncoderConfig) -> None:
+        self.config = config.model_copy(update={"device": "cpu"})
+        self._encoder: LocalQueryEncoder | None = None
+
+    def _loaded(self) -> LocalQueryEncoder:
+        if self._encoder is None:
+            self._encoder = LocalQueryEncoder(shared_encoder(self.config))
+        return self._encoder
+
+    @property
+    def digest(self) -> str:
+        return self._loaded().digest
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return await self._loaded().embed(texts)
+
+
 class ServerThread:
     """A :class:`SignalsServer` on its own event loop, as in an ingress replica."""
 
@@ -51,7 +74,8 @@ class ServerThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         models = discover_models(DataLayout(config.data_dir)) if models is None else models
-        self.server: SignalsServer = self._run(start_server(config, models, LocalRunner(models), 0))
+        encoder = LocalEncoder(config.models.text_encoder)
+        self.server: SignalsServer = self._run(start_server(config, models, LocalRunner(models), 0, encoder))
         self.target = f"127.0.0.1:{self.server.port}"
 
     def _run(self, coroutine: Any) -> Any:

@@ -456,6 +456,12 @@ class VectorIndex:
             return None
         return np.asarray(self._index.get(np.uint64(key)), dtype=np.float32)
 
+    def creator_id(self, content_id: str) -> str | None:
+        """The creator an indexed item was indexed with ("" when it had none); None for an id the
+        index does not hold."""
+        key = self.key(content_id)
+        return None if key is None else str(self.creator_names[self._creator_by_key[key]])
+
     def _allowed(self, filters: SearchFilters) -> np.ndarray | None:
         """Which keys the type and creator filters allow; None when they allow every key."""
         if not filters.content_types and not filters.exclude_creator_ids:

@@ -14,6 +14,8 @@ from content_signals_client.client import (
     RequestInputValue,
     Scores,
     SignalsClient,
+    SimilarContentResult,
+    SimilarItem,
     request_input,
     value_of,
 )
@@ -26,6 +28,8 @@ __all__ = [
     "RequestInputValue",
     "Scores",
     "SignalsClient",
+    "SimilarContentResult",
+    "SimilarItem",
     "request_input",
     "value_of",
 ]

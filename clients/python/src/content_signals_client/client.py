@@ -39,7 +39,15 @@ import grpc
 
 from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
 from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
-from content_signals_client.results import MalformedResponseError, OnlineFeatures, Policy, Scores, value_of
+from content_signals_client.results import (
+    MalformedResponseError,
+    OnlineFeatures,
+    Policy,
+    Scores,
+    SimilarContentResult,
+    SimilarItem,
+    value_of,
+)
 
 if TYPE_CHECKING:
     pass
@@ -51,6 +59,8 @@ __all__ = [
     "RequestInputValue",
     "Scores",
     "SignalsClient",
+    "SimilarContentResult",
+    "SimilarItem",
     "request_input",
     "value_of",
 ]
@@ -304,6 +314,48 @@ class SignalsClient:
         )
         response: pb.ScoreResponse = self._call(self._stub.Score, request, timeout_s)
         return Scores(response)
+
+    def similar_content(
+        self,
+        content_id: str | None = None,
+        *,
+        text: str | None = None,
+        k: int = 10,
+        content_types: Sequence[str] = (),
+        exclude_same_creator: bool = False,
+        exclude_blocked: bool = False,
+        min_similarity: float | None = None,
+        creator_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> SimilarContentResult:
+        """The ``k`` items most similar to an indexed item (``content_id``, never among its own
+        results) or to request-time ``text`` (title + ". " + description), most similar first.
+
+        Exactly one of ``content_id`` and ``text`` must be given. ``content_types`` keeps only those
+        types; ``exclude_same_creator`` drops the query item's creator (for text: ``creator_id``'s);
+        ``exclude_blocked`` drops items whose latest safety decision is BLOCK; ``min_similarity``
+        (cosine, -1 to 1) drops less similar ones. Fewer than ``k`` come back when the filters leave
+        fewer. The server bounds ``k`` (100 by default): above it, INVALID_ARGUMENT.
+        """
+        if (content_id is None) == (text is None):
+            raise ValueError("give exactly one of content_id and text")
+        if isinstance(content_types, str):
+            raise TypeError("content_types must be a sequence of types, not one string")
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        request = pb.SimilarContentRequest(
+            content_id=content_id or "",
+            text=text or "",
+            k=int(k),
+            content_types=list(content_types),
+            exclude_same_creator=exclude_same_creator,
+            exclude_blocked=exclude_blocked,
+            creator_id=creator_id or "",
+        )
+        if min_similarity is not None:
+            request.min_similarity = float(min_similarity)
+        response: pb.SimilarContentResponse = self._call(self._stub.SimilarContent, request, timeout_s)
+        return SimilarContentResult.from_response(response)
 
     def list_feature_services(self, *, timeout_s: float | None = None) -> list[pb.FeatureServiceInfo]:
         """The feature services this token may read, with their features, types and versions."""

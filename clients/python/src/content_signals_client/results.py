@@ -1,5 +1,6 @@
 """What the service answers, decoded: :class:`OnlineFeatures` (typed feature columns as dicts, an
-Arrow table or a pandas frame) and :class:`Scores` (scores, decisions and the policy behind them).
+Arrow table or a pandas frame), :class:`Scores` (scores, decisions and the policy behind them) and
+:class:`SimilarContentResult` (the nearest items of SimilarContent).
 
 Kept apart from the call machinery in :mod:`content_signals_client.client` because this is what a
 caller reads, and it is where the wire's conventions live: a value that is not PRESENT carries the
@@ -13,6 +14,7 @@ import importlib.util
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
@@ -355,3 +357,38 @@ class Scores:
             self.to_dicts(),
             columns=["content_id", "score", "found", "missing_features", "decision", "decision_threshold"],
         )
+
+
+class SimilarItem(NamedTuple):
+    """One neighbour: its id, the cosine similarity of the two text embeddings (-1 to 1, most
+    similar first in a result), its content type and its creator ("" when it has none)."""
+
+    content_id: str
+    similarity: float
+    content_type: str
+    creator_id: str
+
+
+@dataclass(frozen=True)
+class SimilarContentResult:
+    """A ``SimilarContentResponse``, decoded: ``items`` most similar first, the index version that
+    answered (``"<partition date>.<build run id>"``) and the queried id ("" for a text query)."""
+
+    items: list[SimilarItem]
+    index_version: str
+    query_content_id: str
+
+    @classmethod
+    def from_response(cls, response: pb.SimilarContentResponse) -> SimilarContentResult:
+        return cls(
+            [SimilarItem(m.content_id, m.similarity, m.content_type, m.creator_id) for m in response.items],
+            response.index_version,
+            response.query_content_id,
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def content_ids(self) -> list[str]:
+        return [item.content_id for item in self.items]

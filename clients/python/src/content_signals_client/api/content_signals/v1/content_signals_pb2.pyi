@@ -236,3 +236,45 @@ class ListModelsResponse(_message.Message):
     MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+
+class SimilarContentRequest(_message.Message):
+    __slots__ = ("content_id", "text", "k", "content_types", "exclude_same_creator", "exclude_blocked", "min_similarity", "creator_id")
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_SAME_CREATOR_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    MIN_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    content_id: str
+    text: str
+    k: int
+    content_types: _containers.RepeatedScalarFieldContainer[str]
+    exclude_same_creator: bool
+    exclude_blocked: bool
+    min_similarity: float
+    creator_id: str
+    def __init__(self, content_id: _Optional[str] = ..., text: _Optional[str] = ..., k: _Optional[int] = ..., content_types: _Optional[_Iterable[str]] = ..., exclude_same_creator: _Optional[bool] = ..., exclude_blocked: _Optional[bool] = ..., min_similarity: _Optional[float] = ..., creator_id: _Optional[str] = ...) -> None: ...
+
+class SimilarItem(_message.Message):
+    __slots__ = ("content_id", "similarity", "content_type", "creator_id")
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    content_id: str
+    similarity: float
+    content_type: str
+    creator_id: str
+    def __init__(self, content_id: _Optional[str] = ..., similarity: _Optional[float] = ..., content_type: _Optional[str] = ..., creator_id: _Optional[str] = ...) -> None: ...
+
+class SimilarContentResponse(_message.Message):
+    __slots__ = ("items", "index_version", "query_content_id")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_VERSION_FIELD_NUMBER: _ClassVar[int]
+    QUERY_CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[SimilarItem]
+    index_version: str
+    query_content_id: str
+    def __init__(self, items: _Optional[_Iterable[_Union[SimilarItem, _Mapping]]] = ..., index_version: _Optional[str] = ..., query_content_id: _Optional[str] = ...) -> None: ...

@@ -54,6 +54,11 @@ class ContentSignalsServiceStub:
                 request_serializer=content__signals_dot_v1_dot_content__signals__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=content__signals_dot_v1_dot_content__signals__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.SimilarContent = channel.unary_unary(
+                '/content_signals.v1.ContentSignalsService/SimilarContent',
+                request_serializer=content__signals_dot_v1_dot_content__signals__pb2.SimilarContentRequest.SerializeToString,
+                response_deserializer=content__signals_dot_v1_dot_content__signals__pb2.SimilarContentResponse.FromString,
+                _registered_method=True)
 
 
 class ContentSignalsServiceServicer:
@@ -89,6 +94,17 @@ class ContentSignalsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SimilarContent(self, request, context):
+        """The k items most similar to a content item or to request-time text (cosine similarity of
+        their text embeddings, from the approximate nearest-neighbour index of content_embedding),
+        most similar first. Needs the caller to be granted feature service similarity_v1. NOT_FOUND
+        for a content id the index does not hold; UNAVAILABLE while no index version exists yet, or
+        when the server's text encoder is not the one the index was built with (text queries only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentSignalsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +127,11 @@ def add_ContentSignalsServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=content__signals_dot_v1_dot_content__signals__pb2.ListModelsRequest.FromString,
                     response_serializer=content__signals_dot_v1_dot_content__signals__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'SimilarContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimilarContent,
+                    request_deserializer=content__signals_dot_v1_dot_content__signals__pb2.SimilarContentRequest.FromString,
+                    response_serializer=content__signals_dot_v1_dot_content__signals__pb2.SimilarContentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +242,33 @@ class ContentSignalsService:
             '/content_signals.v1.ContentSignalsService/ListModels',
             content__signals_dot_v1_dot_content__signals__pb2.ListModelsRequest.SerializeToString,
             content__signals_dot_v1_dot_content__signals__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimilarContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/content_signals.v1.ContentSignalsService/SimilarContent',
+            content__signals_dot_v1_dot_content__signals__pb2.SimilarContentRequest.SerializeToString,
+            content__signals_dot_v1_dot_content__signals__pb2.SimilarContentResponse.FromString,
             options,
             channel_credentials,
             insecure,
