@@ -34,7 +34,7 @@ def test_similarity_benchmark_runs_small(tmp_path: Path) -> None:
     run_dir.mkdir()
     rows, details = run(args, run_dir)
     by_measure = {row.measure: row for row in rows}
-    assert by_measure["recall@10, full build"].ours >= 0.9
+    assert by_measure["recall@10, full build"].ours >= 90
     assert details["feast"]["recall_at_10"] >= 0.9  # sqlite-vec's KNN is exact
     assert details["feast"]["n"] >= 5 and details["feast"]["max_qps"] > 0
     assert details["ours"]["update_s"] < details["ours"]["rebuild_s"]
