@@ -75,6 +75,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_training_sets
 	$(BIN)/python -m bench.bench_serving
 	$(BIN)/python -m bench.bench_embedding
+	$(BIN)/python -m bench.bench_similarity
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

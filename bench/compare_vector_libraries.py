@@ -75,38 +75,40 @@ Mask = np.ndarray[Any, np.dtype[np.bool_]]
 # Data and exact search
 
 
-def _normalise(x: np.ndarray) -> Floats:
+def normalise(x: np.ndarray) -> Floats:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def _draw(rng: np.random.Generator, centres: Floats, spreads: np.ndarray, clusters: np.ndarray) -> Floats:
+def draw_clustered(
+    rng: np.random.Generator, centres: Floats, spreads: np.ndarray, clusters: np.ndarray
+) -> Floats:
     """Unit vectors around the given clusters' centres, in chunks (bounded temporary memory)."""
     out = np.empty((len(clusters), DIM), dtype=np.float32)
     for start in range(0, len(clusters), 100_000):
         c = clusters[start : start + 100_000]
         noise = rng.standard_normal((len(c), DIM), dtype=np.float32) * spreads[c, None].astype(np.float32)
-        out[start : start + len(c)] = _normalise(centres[c] + noise)
+        out[start : start + len(c)] = normalise(centres[c] + noise)
     return out
 
 
 def generate(workdir: Path, n: int, q: int, seed: int = 19) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    centres = _normalise(rng.standard_normal((CENTRES, DIM)))
+    centres = normalise(rng.standard_normal((CENTRES, DIM)))
     spreads = rng.uniform(*SPREAD, size=CENTRES)
     clusters = rng.integers(0, CENTRES, size=n)
     updates = max(1, int(n * UPDATE_SHARE))
     changed = rng.choice(n, size=2 * updates, replace=False)
     data: dict[str, np.ndarray] = {
-        "vectors": _draw(rng, centres, spreads, clusters),
+        "vectors": draw_clustered(rng, centres, spreads, clusters),
         "types": rng.choice(len(TYPE_SHARES), size=n, p=TYPE_SHARES).astype(np.int8),
-        "queries": _draw(rng, centres, spreads, rng.integers(0, CENTRES, size=q)),
-        "added": _draw(rng, centres, spreads, rng.integers(0, CENTRES, size=updates)),
+        "queries": draw_clustered(rng, centres, spreads, rng.integers(0, CENTRES, size=q)),
+        "added": draw_clustered(rng, centres, spreads, rng.integers(0, CENTRES, size=updates)),
         "added_ids": np.arange(n, n + updates, dtype=np.int64),
         "replaced_ids": np.sort(changed[:updates]).astype(np.int64),
         "deleted_ids": np.sort(changed[updates:]).astype(np.int64),
     }
     # A changed item (an edited title) stays near where it was: a new draw from its own cluster.
-    data["replacements"] = _draw(rng, centres, spreads, clusters[data["replaced_ids"]])
+    data["replacements"] = draw_clustered(rng, centres, spreads, clusters[data["replaced_ids"]])
     for name, array in data.items():
         np.save(workdir / f"{name}.npy", array)
     return data
