@@ -40,5 +40,5 @@ def test_similarity_benchmark_runs_small(tmp_path: Path) -> None:
     assert details["ours"]["update_s"] < details["ours"]["rebuild_s"]
     assert details["memory"]["view"]["load_s"] >= 0
     assert "incremental update of 1%" in by_measure
-    # Skipped with a reason until the SimilarContent RPC exists, measured afterwards.
-    assert details.get("grpc_skipped") or details["grpc"]["p99_ms"] > 0
+    assert not details.get("grpc_skipped")
+    assert details["grpc"]["p99_ms"] > 0 and details["grpc"]["max_qps"] > 0
