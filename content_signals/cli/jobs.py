@@ -83,6 +83,7 @@ def run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
             history,
             models=config.models,
             listening_events=config.listening_events,
+            similarity=config.similarity,
         )
     finally:
         history.close()
