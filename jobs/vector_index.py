@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from content_signals.config import SimilarityConfig, TextEncoderConfig
@@ -56,9 +57,11 @@ def index_items(layout: DataLayout, day: date) -> pa.Table:
     if not layout.content_path.exists():
         raise SignalsError(f"missing input: no catalogue at {layout.content_path}")
     catalogue = pq.read_table(layout.content_path, columns=["content_id", "content_type", "creator_id"])
-    joined = vectors.join(catalogue, "content_id", join_type="left outer")
-    return joined.sort_by("content_id").select(
-        ["content_id", "text_embedding", "embedded_text_fingerprint", "content_type", "creator_id"]
+    vectors = vectors.sort_by("content_id")
+    # (Acero cannot carry a list column through a join: look the catalogue rows up instead.)
+    rows = pc.index_in(vectors.column("content_id"), value_set=catalogue.column("content_id"))
+    return vectors.append_column("content_type", catalogue.column("content_type").take(rows)).append_column(
+        "creator_id", catalogue.column("creator_id").take(rows)
     )
 
 
