@@ -9,10 +9,11 @@ from content_signals.definitions.signal_types import CONTENT, Signal, SignalTabl
 
 # Two items whose text embeddings (title + description, unit vectors) have a cosine similarity at
 # or above this are near-duplicates. Chosen from measured similarities (docs/near-duplicates.md):
-# lookalike uploads of the synthetic spam creators are all above it, pairs of unrelated synthetic
-# items and of unrelated real musicoset titles almost never reach it, and of the real title pairs
-# at or above it most are the same song or a version of it (remix, live, edit).
-NEAR_DUPLICATE_SIMILARITY = 0.9
+# in a hand-labelled sample of real musicoset title pairs at or above 0.90, every pair of different
+# titles (unrelated songs: "Stand By Me" / "Stand By You") was below 0.95 and every pair of the same
+# title or the same song in another version was at or above it; unrelated synthetic items reach it
+# only when their texts are (almost) identical.
+NEAR_DUPLICATE_SIMILARITY = 0.95
 # How many nearest neighbours of each item are looked at: near-duplicate counts are capped by it,
 # while group sizes (connected lookalikes) are not.
 DUPLICATE_NEIGHBOURS = 20
@@ -92,9 +93,9 @@ CONTENT_DUPLICATES = SignalTable(
         Signal(
             "is_burst",
             "bool",
-            f"same_creator_burst_count >= {BURST_MIN_DUPLICATES}: the creator uploaded at least "
-            f"{BURST_MIN_DUPLICATES + 1} lookalikes within {BURST_WINDOW_DAYS} days of each other "
-            "(spam-like). Null when the release date is unknown.",
+            f"same_creator_burst_count >= {BURST_MIN_DUPLICATES}: the creator released at least "
+            f"{BURST_MIN_DUPLICATES} lookalikes of the item within {BURST_WINDOW_DAYS} days of it "
+            "(spam-like). Null when the item's release date is unknown.",
             sql=f"same_creator_burst_count >= {BURST_MIN_DUPLICATES}",
             nullable=True,
         ),
