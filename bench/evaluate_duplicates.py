@@ -345,10 +345,13 @@ def musicoset(args: argparse.Namespace, spark: Any) -> dict[str, Any]:
         ],
         "sample": sample,
         "labels": dict(labelled),
-        "precision_true_duplicate": round(labelled["duplicate"] / n_labelled, 3) if n_labelled else None,
-        "precision_duplicate_or_related": round((labelled["duplicate"] + labelled["related"]) / n_labelled, 3)
-        if n_labelled
-        else None,
+        # Labels: same_work (the same song: a re-release, edit or cover), same_title (different songs
+        # with the same title: a duplicate text, not a duplicate item), unrelated.
+        "labelled": n_labelled,
+        "precision_same_work": round(labelled["same_work"] / n_labelled, 3) if n_labelled else None,
+        "precision_same_text": (
+            round((labelled["same_work"] + labelled["same_title"]) / n_labelled, 3) if n_labelled else None
+        ),
     }
 
 
