@@ -84,7 +84,7 @@ def ranking_v2(views: dict[str, FeatureView]) -> FeatureService:
             views["creator_profile"],
             views["content_duplicates"],
         ],
-        description="Features the ranking team's models read for each candidate item, with its near-duplicates.",
+        description="Features the ranking team's models read for each candidate item, with near-duplicates.",
         tags={"consumer": "ranking", "version": "2"},
     )
 
