@@ -50,10 +50,30 @@ def swap_into_place(staged: Path, target: Path) -> None:
         shutil.rmtree(replaced)
 
 
+# The run that wrote a published partition, in the partition's folder (Spark, pyarrow and Feast skip
+# files whose names start with "_"): what is built from a partition (a vector index) records it.
+RUN_ID_FILE = "_run_id"
+
+
+def mark_run(partition_dir: Path, run_id: str) -> None:
+    """Record ``run_id`` as the run that wrote ``partition_dir`` (before it is swapped into place)."""
+    (partition_dir / RUN_ID_FILE).write_text(run_id + "\n")
+
+
+def partition_run_id(partition_dir: Path) -> str | None:
+    """The run that wrote the published partition ``partition_dir``; None for a partition published
+    before runs were recorded in it."""
+    try:
+        return (partition_dir / RUN_ID_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def publish_partition(frame: DataFrame, layout: DataLayout, table: str, day: date, run_id: str) -> Path:
     """Write ``frame`` as the partition of ``table`` for ``day``, replacing any earlier run."""
     staged = layout.staging_dir / table / f"{partition_name(day)}.{run_id}"
     _write_parquet(frame, staged)
+    mark_run(staged, run_id)
     target = layout.signal_partition(table, day)
     swap_into_place(staged, target)
     return target

@@ -139,6 +139,46 @@ def _insert_terms(
     return texts, hit
 
 
+def _spam_plan(
+    spec: GenerationSpec,
+) -> tuple[np.random.Generator, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """The spam stream, the spam creators (indices) and, when spam is planted (some spam creator
+    and at least 50 items), the spam items (indices) with their owners; the stream continues with
+    the spam texts and burst days in :func:`generate_content`."""
+    spam_rng = _rng(spec, _STREAM_SPAM)
+    spam_creators = np.flatnonzero(spam_rng.random(spec.creators) < 0.02)
+    if not (len(spam_creators) and spec.items >= 50):
+        return spam_rng, spam_creators, None
+    spam_items = np.flatnonzero(spam_rng.random(spec.items) < 0.03)
+    return spam_rng, spam_creators, (spam_items, spam_rng.choice(spam_creators, size=len(spam_items)))
+
+
+@dataclass(frozen=True)
+class SpamTruth:
+    """What the generator planted as spam: the burst uploads of lookalike items and their creators."""
+
+    # Every spam item, and its (spam) creator, aligned.
+    content_ids: tuple[str, ...]
+    creator_ids: tuple[str, ...]
+
+    @property
+    def spam_creators(self) -> frozenset[str]:
+        """The spam creators that uploaded at least one spam item."""
+        return frozenset(self.creator_ids)
+
+
+def spam_truth(spec: GenerationSpec) -> SpamTruth:
+    """The spam items and creators :func:`generate_content` plants for ``spec`` (without generating
+    the catalogue): the known truth near-duplicate and burst signals are evaluated against."""
+    _stream, _creators, planted = _spam_plan(spec)
+    if planted is None:
+        return SpamTruth((), ())
+    items, owners = planted
+    return SpamTruth(
+        tuple(_ids("c", spec.items)[items].tolist()), tuple(_ids("cr", spec.creators)[owners].tolist())
+    )
+
+
 def generate_content(spec: GenerationSpec) -> pa.Table:
     """Catalogue items, with the messiness of a real catalogue.
 
@@ -172,11 +212,10 @@ def generate_content(spec: GenerationSpec) -> pa.Table:
     language_missing = rng.random(n) < 0.1
 
     # Spam: about 2% of creators, owning about 3% of items, uploaded in bursts of lookalikes.
-    spam_rng = _rng(spec, _STREAM_SPAM)
-    spam_creators = np.flatnonzero(spam_rng.random(spec.creators) < 0.02)
-    if len(spam_creators) and n >= 50:
-        spam_items = np.flatnonzero(spam_rng.random(n) < 0.03)
-        creator_index[spam_items] = spam_rng.choice(spam_creators, size=len(spam_items))
+    spam_rng, spam_creators, planted = _spam_plan(spec)
+    if planted is not None:
+        spam_items, owners = planted
+        creator_index[spam_items] = owners
         base = {c: " ".join(spam_rng.choice(_SPAM_WORDS, size=3)).upper() for c in spam_creators}
         for number, item in enumerate(spam_items, start=1):
             owner = creator_index[item]

@@ -24,7 +24,7 @@ from content_signals.expectations.gate import GateResult
 from content_signals.expectations.history import Release, ValidationHistory
 from content_signals.expectations.profile import baseline_profile, profile
 from content_signals.layout import DataLayout, partition_name
-from content_signals.partitions import partition_timestamp, swap_into_place
+from content_signals.partitions import mark_run, partition_timestamp, swap_into_place
 from content_signals.publish_log import publish_log
 
 RELEASE_FILE = "release.json"
@@ -148,6 +148,7 @@ def release(
         staged = layout.staging_dir / table.name / f"{partition_name(day)}.{item.run_id}.release"
         staged.parent.mkdir(parents=True, exist_ok=True)
         (item.path / "data").rename(staged)
+        mark_run(staged, item.run_id)
         target = layout.signal_partition(table.name, day)
         swap_into_place(staged, target)
         record = Release(

@@ -37,8 +37,10 @@ def build_objects(config: PlatformConfig, tables: Mapping[str, SignalTable] = SI
     from content_signals.feature_repo.on_demand import upload_text_view
     from content_signals.feature_repo.services import (
         ranking_v1,
+        ranking_v2,
         safety_v1,
         safety_v2,
+        safety_v3,
         similarity_v1,
         upload_safety_v1,
     )
@@ -59,8 +61,10 @@ def build_objects(config: PlatformConfig, tables: Mapping[str, SignalTable] = SI
         views=list(views.values()),
         services=[
             ranking_v1(views),
+            ranking_v2(views),
             safety_v1(views),
             safety_v2(views),
+            safety_v3(views),
             similarity_v1(views),
             upload_safety_v1(upload_text, views),
         ],

@@ -58,6 +58,37 @@ def safety_v2(views: dict[str, FeatureView]) -> FeatureService:
     )
 
 
+def safety_v3(views: dict[str, FeatureView]) -> FeatureService:
+    """safety_v2 plus near-duplicates, bursts and possible re-uploads (``content_duplicates``)."""
+    return FeatureService(
+        name="safety_v3",
+        features=[views["content_safety"], views["content_duplicates"], *_moderation_context(views)],
+        description=(
+            "Features the moderation team reads: the safety model's scores and decision, "
+            "near-duplicates (same-creator bursts, possible re-uploads), the lexicon baseline, a "
+            "little metadata and the creator's profile."
+        ),
+        tags={"consumer": "safety", "version": "3"},
+    )
+
+
+def ranking_v2(views: dict[str, FeatureView]) -> FeatureService:
+    """ranking_v1 plus near-duplicates (``content_duplicates``): to demote lookalike spam and
+    diversify results."""
+    return FeatureService(
+        name="ranking_v2",
+        features=[
+            views["content_engagement"],
+            views["content_metadata"],
+            views["content_audio"],
+            views["creator_profile"],
+            views["content_duplicates"],
+        ],
+        description="Features the ranking team's models read for each candidate item, with near-duplicates.",
+        tags={"consumer": "ranking", "version": "2"},
+    )
+
+
 def similarity_v1(views: dict[str, FeatureView]) -> FeatureService:
     return FeatureService(
         name="similarity_v1",

@@ -16,6 +16,7 @@ from content_signals.definitions import CONTENT_EMBEDDING
 from content_signals.jobs.inputs import Catalogue, PreviousPartition
 from content_signals.jobs.model_inputs import TextEncoderModel
 from content_signals.jobs.signal_job import SignalJob
+from content_signals.jobs.vector_index import build_after_publish
 from content_signals.models.batch_scoring import (
     SparkEncoder,
     embedding_column,
@@ -61,4 +62,6 @@ JOB = SignalJob(
     inputs=(Catalogue(), PreviousPartition(CONTENT_EMBEDDING.name)),
     transform=base,
     model=TextEncoderModel("text_embedding"),
+    # The day's vector index (nearest neighbours, content_duplicates) follows each published run.
+    after_publish=build_after_publish,
 )

@@ -7,11 +7,12 @@ loaded model to the job's transform under its ``name``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from content_signals.config import ModelsConfig
+from content_signals.config import ModelsConfig, SimilarityConfig
 from content_signals.definitions import SignalTable
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
@@ -50,7 +51,14 @@ class TextClassifierModel:
         self.version_dir(layout)
 
     def load(
-        self, spark: SparkSession, layout: DataLayout, models: ModelsConfig, table: SignalTable
+        self,
+        spark: SparkSession,
+        layout: DataLayout,
+        models: ModelsConfig,
+        table: SignalTable,
+        *,
+        day: date,
+        similarity: SimilarityConfig,
     ) -> ClassifierVersion:
         return text_classifier(self.version_dir(layout))
 
@@ -67,7 +75,14 @@ class TextEncoderModel:
         """Nothing to check without Spark: the encoder is the configured one, loaded by :meth:`load`."""
 
     def load(
-        self, spark: SparkSession, layout: DataLayout, models: ModelsConfig, table: SignalTable
+        self,
+        spark: SparkSession,
+        layout: DataLayout,
+        models: ModelsConfig,
+        table: SignalTable,
+        *,
+        day: date,
+        similarity: SimilarityConfig,
     ) -> SparkEncoder:
         encoder = spark_encoder(spark, models.text_encoder)
         wanted = table.signal(self.signal).dimension

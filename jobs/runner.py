@@ -22,7 +22,7 @@ from pathlib import Path
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from content_signals.config import ListeningEventsSetting, ModelsConfig, PlatformConfig
+from content_signals.config import ListeningEventsSetting, ModelsConfig, PlatformConfig, SimilarityConfig
 from content_signals.definitions import SignalTable
 from content_signals.errors import GateFailed, SignalsError
 from content_signals.expectations.gate import GateResult, QualityGate, quality_gate
@@ -30,6 +30,7 @@ from content_signals.expectations.history import ValidationHistory, open_history
 from content_signals.expectations.profile import baseline_profile, profile
 from content_signals.jobs import (
     content_audio,
+    content_duplicates,
     content_embedding,
     content_engagement,
     content_metadata,
@@ -38,7 +39,7 @@ from content_signals.jobs import (
     text_safety_lexicon,
 )
 from content_signals.jobs.inputs import Deployment, SameDayPartition
-from content_signals.jobs.signal_job import SignalJob
+from content_signals.jobs.signal_job import Published, SignalJob
 from content_signals.layout import DataLayout
 from content_signals.partitions import publish_partition, quarantine_partition
 
@@ -52,6 +53,7 @@ JOBS: dict[str, SignalJob] = {
         creator_profile,
         text_safety_lexicon,
         content_embedding,
+        content_duplicates,
         content_safety,
     )
 }
@@ -213,6 +215,7 @@ def build_partition(
     table: SignalTable | None = None,
     models: ModelsConfig | None = None,
     listening_events: ListeningEventsSetting = "auto",
+    similarity: SimilarityConfig | None = None,
 ) -> DataFrame:
     """The partition of ``table`` (by default the job's own) for ``day``: every input read (``None``
     for an optional one the deployment has none of), the job's model (if it runs one) loaded from
@@ -227,7 +230,14 @@ def build_partition(
         lacking = source.optional and source.absent(deployment) is not None
         values[source.name] = None if lacking else source.read(spark, layout, day)
     if job.model is not None:
-        values[job.model.name] = job.model.load(spark, layout, models or ModelsConfig(), table)
+        values[job.model.name] = job.model.load(
+            spark,
+            layout,
+            models or ModelsConfig(),
+            table,
+            day=day,
+            similarity=similarity or SimilarityConfig(),
+        )
     return job.compute(day, created_at, table, **values)
 
 
@@ -261,6 +271,7 @@ def run_many(
     models: ModelsConfig | None = None,
     listening_events: ListeningEventsSetting = "auto",
     run_what_can_run: bool = False,
+    similarity: SimilarityConfig | None = None,
 ) -> BatchReport:
     """Run every job for every day, oldest first. A quarantined partition does not stop the rest,
     except the jobs that read it on that day, which are not run (and reported as such).
@@ -298,6 +309,7 @@ def run_many(
                         history=history,
                         models=models,
                         listening_events=listening_events,
+                        similarity=similarity,
                     )
                 )
                 warnings = published[-1].gate.warnings
@@ -345,6 +357,7 @@ def run_batch(
             config.models,
             config.listening_events,
             run_what_can_run,
+            config.similarity,
         )
     finally:
         history.close()
@@ -383,6 +396,7 @@ def run_job(
     history: ValidationHistory | None = None,
     models: ModelsConfig | None = None,
     listening_events: ListeningEventsSetting = "auto",
+    similarity: SimilarityConfig | None = None,
 ) -> JobRun:
     """Compute ``name`` for ``day``; publish it if it passes the gate, else quarantine and raise.
 
@@ -394,7 +408,16 @@ def run_job(
     created_at = datetime.now(UTC)
     run_id = created_at.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     frame = persisted_partition(
-        build_partition(spark, layout, job, day, created_at, models=models, listening_events=listening_events)
+        build_partition(
+            spark,
+            layout,
+            job,
+            day,
+            created_at,
+            models=models,
+            listening_events=listening_events,
+            similarity=similarity,
+        )
     )
     try:
         rows = frame.count()
@@ -416,6 +439,12 @@ def run_job(
         frame.unpersist()
     seconds = time.perf_counter() - started
     progress(f"{name} {day.isoformat()}: published {rows:,} rows to {path} ({seconds:.1f}s)")
+    if job.after_publish is not None:
+        job.after_publish(
+            Published(
+                layout, day, run_id, models or ModelsConfig(), similarity or SimilarityConfig(), progress
+            )
+        )
     return JobRun(name, day, run_id, rows, result, path, seconds)
 
 

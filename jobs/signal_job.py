@@ -18,7 +18,7 @@ from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 
-from content_signals.config import ModelsConfig
+from content_signals.config import ModelsConfig, SimilarityConfig
 from content_signals.definitions import SignalTable
 from content_signals.jobs.inputs import Input, PartitionDate, SameDayPartition
 from content_signals.jobs.schema import compute_partition
@@ -36,10 +36,30 @@ class ModelInput(Protocol):
         ...
 
     def load(
-        self, spark: SparkSession, layout: DataLayout, models: ModelsConfig, table: SignalTable
+        self,
+        spark: SparkSession,
+        layout: DataLayout,
+        models: ModelsConfig,
+        table: SignalTable,
+        *,
+        day: date,
+        similarity: SimilarityConfig,
     ) -> object:
-        """The model as the transform takes it, checked against the table it computes."""
+        """The model as the transform takes it for ``day``, checked against the table it computes
+        (a model built from the day's data, such as the vector index, is built here if missing)."""
         ...
+
+
+@dataclass(frozen=True)
+class Published:
+    """A partition the runner has just published: what a job's ``after_publish`` step receives."""
+
+    layout: DataLayout
+    day: date
+    run_id: str
+    models: ModelsConfig
+    similarity: SimilarityConfig
+    progress: Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,9 @@ class SignalJob:
     # row for a ``row`` table, per entity and contributing row for an ``aggregate`` one).
     transform: Callable[..., DataFrame]
     model: ModelInput | None = None
+    # Run by the runner once the partition is published (the content_embedding job builds the
+    # day's vector index); an error here fails the run, with the partition already published.
+    after_publish: Callable[[Published], object] | None = None
 
     @property
     def upstream(self) -> tuple[str, ...]:

@@ -310,7 +310,15 @@ def test_reflection_lets_buf_curl_call_the_service(served: Any) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     names = [s["name"] for s in json.loads(result.stdout)["featureServices"]]
-    assert names == ["ranking_v1", "safety_v1", "safety_v2", "similarity_v1", "upload_safety_v1"]
+    assert names == [
+        "ranking_v1",
+        "ranking_v2",
+        "safety_v1",
+        "safety_v2",
+        "safety_v3",
+        "similarity_v1",
+        "upload_safety_v1",
+    ]
 
 
 def test_metrics_request_ids_and_access_logs(

@@ -317,7 +317,15 @@ def test_a_service_spanning_several_views_returns_each_views_values(
 
 def test_list_feature_services_describes_each_service(client: SignalsClient) -> None:
     services = {info.name: info for info in client.list_feature_services()}
-    assert sorted(services) == ["ranking_v1", "safety_v1", "safety_v2", "similarity_v1", "upload_safety_v1"]
+    assert sorted(services) == [
+        "ranking_v1",
+        "ranking_v2",
+        "safety_v1",
+        "safety_v2",
+        "safety_v3",
+        "similarity_v1",
+        "upload_safety_v1",
+    ]
     tables = SIGNAL_TABLES.values()
     ttl = {t.name: int(t.ttl.total_seconds()) for t in tables}
     types = {f"{t.name}:{s.name}": VALUE_TYPES[s.dtype] for t in tables for s in t.signals} | {

