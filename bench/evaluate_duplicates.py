@@ -40,6 +40,7 @@ import pyarrow as pa
 from content_signals.config import SimilarityConfig, SparkConfig, TextEncoderConfig
 from content_signals.definitions import (
     BURST_MIN_DUPLICATES,
+    BURST_SIMILARITY,
     BURST_WINDOW_DAYS,
     DUPLICATE_NEIGHBOURS,
     NEAR_DUPLICATE_SIMILARITY,
@@ -377,6 +378,7 @@ def main() -> None:
     spark = spark_session(SparkConfig(master="local[2]", shuffle_partitions=4))
     results: dict[str, Any] = {
         "threshold": NEAR_DUPLICATE_SIMILARITY,
+        "burst_similarity": BURST_SIMILARITY,
         "neighbours": DUPLICATE_NEIGHBOURS,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

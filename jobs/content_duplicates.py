@@ -18,6 +18,7 @@ from pyspark.sql import types as T
 
 from content_signals.config import ModelsConfig, SimilarityConfig
 from content_signals.definitions import (
+    BURST_SIMILARITY,
     BURST_WINDOW_DAYS,
     CONTENT_DUPLICATES,
     CONTENT_EMBEDDING,
@@ -96,7 +97,8 @@ def base(content: DataFrame, embeddings: DataFrame, pairs: DataFrame) -> DataFra
     apart = F.abs(F.datediff(F.col("neighbour_release_date"), F.col("release_date")))
     same_creator = F.col("neighbour_creator_id") == F.col("creator_id")
     # count_if counts true only: a null comparison (unknown creator or date) is not counted.
-    burst = duplicate & same_creator & (apart <= F.lit(BURST_WINDOW_DAYS))
+    lookalike = F.col("similarity") >= F.lit(BURST_SIMILARITY)
+    burst = lookalike & same_creator & (apart <= F.lit(BURST_WINDOW_DAYS))
     earlier_other = duplicate & ~same_creator & (F.col("neighbour_release_date") < F.col("release_date"))
     per_item = linked.groupBy("content_id").agg(
         F.min_by("neighbour_id", "rank").alias("nearest_neighbour_id"),

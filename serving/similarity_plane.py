@@ -49,6 +49,7 @@ from content_signals.similarity.index import (
     VectorIndex,
     newest_index,
 )
+from content_signals.text import normalise_text
 
 if TYPE_CHECKING:
     from content_signals.models.text_encoder import TextEncoder
@@ -283,7 +284,8 @@ class SimilarityPlane:
                 f"the server's text encoder (weights {self.encoder.digest}) is not the one vector index "
                 f"{manifest.version} was built with ({manifest.encoder_digest}): query by content_id"
             )
-        vectors = np.asarray(await self.encoder.embed([text]), dtype=np.float32)
+        # Normalised as the content_embedding job normalises an item's text before encoding it.
+        vectors = np.asarray(await self.encoder.embed([normalise_text(text)]), dtype=np.float32)
         if vectors.shape != (1, manifest.dimension):
             raise Unavailable(
                 f"the text encoder returned vectors of shape {vectors.shape}, "

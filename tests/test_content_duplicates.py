@@ -20,6 +20,7 @@ import pytest
 
 from content_signals.config import ModelsConfig, SimilarityConfig
 from content_signals.definitions import (
+    BURST_SIMILARITY,
     BURST_WINDOW_DAYS,
     CONTENT_DUPLICATES,
     NEAR_DUPLICATE_SIMILARITY,
@@ -48,6 +49,8 @@ def _unit(*weights: tuple[int, float]) -> list[float]:
 
 # At this angle two items are near-duplicates; at twice it they are not: a chain of three.
 _STEP = 0.8 * math.acos(NEAR_DUPLICATE_SIMILARITY)
+# Lookalikes in a burst, not near-duplicates: similarity 0.85 (between the two thresholds).
+_LOOKALIKE = math.acos(0.85)
 
 # content_id -> (creator, release date, vector). Cluster a: one creator's lookalikes on days 1, 3, 8,
 # 9 and 20 of January. Cluster b: creator y first, then z copies it later, and z again undated.
@@ -66,6 +69,10 @@ ITEMS: dict[str, tuple[str | None, date | None, list[float]]] = {
     "d1": ("v", date(2025, 3, 1), _unit((5, 1.0))),
     "d2": ("v", date(2025, 3, 1), _unit((5, math.cos(_STEP)), (6, math.sin(_STEP)))),
     "d3": ("v", date(2025, 3, 1), _unit((5, math.cos(2 * _STEP)), (6, math.sin(2 * _STEP)))),
+    # e1 ~ e2 at 0.85 (a burst's lookalikes), e3 at 0.6 of e1: one creator, one day.
+    "e1": ("u", date(2025, 5, 1), _unit((4, 1.0))),
+    "e2": ("u", date(2025, 5, 1), _unit((4, math.cos(_LOOKALIKE)), (7, math.sin(_LOOKALIKE)))),
+    "e3": ("u", date(2025, 5, 1), _unit((4, 0.6), (7, -0.8))),
 }
 
 
@@ -134,9 +141,14 @@ def test_bursts_count_same_creator_lookalikes_within_the_window(duplicates) -> N
     # a5 (Jan 20) is a lookalike of all four, but 11 or more days after them.
     assert duplicates["a5"]["near_duplicate_count"] == 4
     assert duplicates["a5"]["same_creator_burst_count"] == 0 and duplicates["a5"]["is_burst"] is False
-    # The chain's items share a creator and a day, but d1 has only one near-duplicate (d2).
-    assert duplicates["d1"]["same_creator_burst_count"] == 1 and duplicates["d1"]["is_burst"] is False
-    assert duplicates["d2"]["is_burst"] is True
+    # A burst counts lookalikes from BURST_SIMILARITY up, below the near-duplicate threshold too:
+    # d1 has one near-duplicate (d2) but two lookalikes (d3 at about 0.87).
+    assert BURST_SIMILARITY < 0.87 < NEAR_DUPLICATE_SIMILARITY
+    assert duplicates["d1"]["near_duplicate_count"] == 1 and duplicates["d1"]["same_creator_burst_count"] == 2
+    assert duplicates["d1"]["is_burst"] is True
+    # e1 and e2 (0.85) are lookalikes and no near-duplicates; e3 (0.6) is neither.
+    assert [duplicates[c]["same_creator_burst_count"] for c in ("e1", "e2", "e3")] == [1, 1, 0]
+    assert [duplicates[c]["near_duplicate_count"] for c in ("e1", "e2", "e3")] == [0, 0, 0]
 
 
 def test_reuploads_follow_release_dates_and_other_creators(duplicates) -> None:  # type: ignore[no-untyped-def]

@@ -515,3 +515,28 @@ def test_bad_request_inputs_are_invalid_arguments(
     # A service without request-time features takes no text.
     text = {"upload_title": ["x"]}
     assert _code(_ranking_with(client, text)) == invalid
+
+
+def test_similar_content_through_the_deployed_app(client: SignalsClient, pipeline: Any, spark: Any) -> None:
+    """The daily run built the day's vector index after content_embedding published; the ingress
+    serves it, and request-time text goes through the app's TextEncoder deployment."""
+    from content_signals.similarity.index import IndexManifest, newest_index
+    from content_signals.text import text_of
+
+    folder = newest_index(pipeline.layout, "content_embedding")
+    assert folder is not None and folder.name == f"date={pipeline.feature_day.isoformat()}"
+    manifest = IndexManifest.read(folder)
+    result = client.similar_content(KNOWN[0], k=5)
+    assert result.index_version == manifest.version and result.query_content_id == KNOWN[0]
+    assert len(result.items) == 5 and KNOWN[0] not in [item.content_id for item in result.items]
+    similarities = [item.similarity for item in result.items]
+    assert similarities == sorted(similarities, reverse=True)
+    # The same item's text, embedded at request time, finds the item itself first.
+    content = spark.read.parquet(str(pipeline.layout.content_path)).where(f"content_id = '{KNOWN[0]}'")
+    row = content.select("title", "description").first()
+    by_text = client.similar_content(text=text_of(row["title"], row["description"]), k=6)
+    assert by_text.items[0].content_id == KNOWN[0] and by_text.items[0].similarity > 0.999
+    assert [i.content_id for i in by_text.items[1:]] == [i.content_id for i in result.items]
+    # Filters reach the deployed app too (blocked decisions read from its online store).
+    filtered = client.similar_content(KNOWN[0], k=5, content_types=["episode"], exclude_blocked=True)
+    assert {item.content_type for item in filtered.items} <= {"episode"}

@@ -47,6 +47,7 @@ from content_signals.serving.similarity_plane import (
     SimilarRequest,
 )
 from content_signals.similarity.index import build_index_version, exact_neighbours, recall_at_k
+from content_signals.text import normalise_text
 from tests.buf_tool import INSTALL_HINT, buf_binary
 from tests.local_server import ServerThread
 
@@ -68,6 +69,8 @@ TEXTS = [
     "The match report. Our pundits discuss the league results and transfers",
     "Learn Spanish fast. Beginner lessons in Spanish grammar and vocabulary",
     "Cooking with garlic. Easy pasta recipes for busy weeknights",
+    # Normalisation matters here: the job embeds a URL and a mention by their role.
+    "FREE BEATS @producer. Download at https://beats.example/free?id=7",
 ]
 
 
@@ -140,7 +143,10 @@ def catalogue(encoder_config: Any) -> Catalogue:
     rng = np.random.default_rng(19)
     synthetic = ITEMS - len(TEXTS)
     vectors = np.concatenate(
-        [_clustered(rng, synthetic, 40), shared_encoder(encoder_config).encode(TEXTS)]
+        [
+            _clustered(rng, synthetic, 40),
+            shared_encoder(encoder_config).encode([normalise_text(t) for t in TEXTS]),
+        ]
     ).astype(np.float32)
     ids = [f"c{i:05d}" for i in range(synthetic)] + [f"text{i}" for i in range(len(TEXTS))]
     types = [str(t) for t in rng.choice(TYPES, ITEMS, p=[0.7, 0.25, 0.05])]

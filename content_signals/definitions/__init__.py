@@ -53,6 +53,7 @@ from content_signals.definitions.signal_types import (
 )
 from content_signals.definitions.similarity_tables import (
     BURST_MIN_DUPLICATES,
+    BURST_SIMILARITY,
     BURST_WINDOW_DAYS,
     CONTENT_DUPLICATES,
     DUPLICATE_NEIGHBOURS,
@@ -68,6 +69,7 @@ from content_signals.definitions.text_tables import (
 
 __all__ = [
     "BURST_MIN_DUPLICATES",
+    "BURST_SIMILARITY",
     "BURST_WINDOW_DAYS",
     "COMPLETION_SHARE",
     "CONTENT",
