@@ -221,7 +221,8 @@ class SimilarityConfig(_Strict):
     connectivity: int = Field(default=16, ge=2, le=128)
     expansion_add: int = Field(default=128, ge=8, le=4096)
     # Search breadth: higher finds more of the true neighbours and costs time (recall is measured
-    # against exact search on a sample at every build and stored in the manifest).
+    # against exact search on a sample at every build and stored in the manifest). Serving applies
+    # the configured value when it opens a version, so raising it needs no rebuild.
     expansion_search: int = Field(default=64, ge=8, le=4096)
     # Rebuild from scratch instead of updating once items removed or replaced since the last full
     # build pass this share of the index (deleted entries degrade the graph).

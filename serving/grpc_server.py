@@ -91,7 +91,11 @@ async def start_server(
     authorizer = Authorizer(settings.teams)
     data_plane = FeatureDataPlane(catalog, reader, settings.max_entities_per_request, settings.enforce_ttl)
     scoring = ScoringPlane(models, data_plane, runner, authorizer)
-    index = IndexCache(DataLayout(config.data_dir), config.similarity.refresh_seconds)
+    index = IndexCache(
+        DataLayout(config.data_dir),
+        config.similarity.refresh_seconds,
+        expansion_search=config.similarity.expansion_search,
+    )
     index.start()
     similarity = SimilarityPlane(index, data_plane, authorizer, config.similarity.max_k, encoder)
     servicer = ContentSignalsServicer(settings, authorizer, data_plane, scoring, metrics, similarity)

@@ -110,12 +110,16 @@ class IndexCache:
         layout: DataLayout,
         refresh_seconds: float,
         table: str = INDEX_TABLE,
-        opener: Callable[[Path], VectorIndex] = lambda folder: VectorIndex(folder, view=True),
+        opener: Callable[[Path], VectorIndex] | None = None,
+        expansion_search: int | None = None,
     ) -> None:
         self.layout = layout
         self.table = table
         self._refresh_seconds = refresh_seconds
-        self._open = opener
+        # Memory-mapped (shared pages, never mutated), searched as broadly as the config says.
+        self._open = opener or (
+            lambda folder: VectorIndex(folder, view=True, expansion_search=expansion_search)
+        )
         self._index: VectorIndex | None = None
         self._day: date | None = None
         self._stop = threading.Event()

@@ -406,7 +406,9 @@ class VectorIndex:
     """One index version opened for queries: memory-mapped (``view=True``, what serving replicas
     do: the file's pages are shared between processes and evictable) or loaded into memory."""
 
-    def __init__(self, folder: Path, *, view: bool = True) -> None:
+    def __init__(self, folder: Path, *, view: bool = True, expansion_search: int | None = None) -> None:
+        """``expansion_search``: the search breadth queries use (default: the one the version was
+        built with); a serving setting, so recall can be raised without a rebuild."""
         from usearch.index import Index
 
         self.folder = folder
@@ -414,7 +416,8 @@ class VectorIndex:
         index = Index.restore(str(folder / INDEX_FILE), view=view)
         if index is None:
             raise SignalsError(f"{folder / INDEX_FILE}: usearch could not read it")
-        index.expansion_search = self.manifest.expansion_search  # type: ignore[misc]  # a setter mypy misses
+        self.expansion_search = expansion_search or self.manifest.expansion_search
+        index.expansion_search = self.expansion_search  # type: ignore[misc]  # a setter mypy misses
         self._index = index
         keys = pq.read_table(folder / KEYS_FILE)
         key_values = keys.column("key").to_numpy().astype(np.int64)
