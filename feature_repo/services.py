@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from feast import FeatureService, FeatureView, OnDemandFeatureView
 
+from content_signals.definitions import SAFETY_V2_SIGNALS
+
 
 def _moderation_context(views: dict[str, FeatureView]) -> list[FeatureView]:
     """What every safety service version carries: the lexicon baseline, a little metadata and the
@@ -49,7 +51,7 @@ def safety_v2(views: dict[str, FeatureView]) -> FeatureService:
     """safety_v1 plus the safety model's scores and decision (``content_safety``)."""
     return FeatureService(
         name="safety_v2",
-        features=[views["content_safety"], *_moderation_context(views)],
+        features=[views["content_safety"][list(SAFETY_V2_SIGNALS)], *_moderation_context(views)],
         description=(
             "Features the moderation team reads: the safety model's scores and decision, the lexicon "
             "baseline, a little metadata and the creator's profile."
@@ -59,7 +61,9 @@ def safety_v2(views: dict[str, FeatureView]) -> FeatureService:
 
 
 def safety_v3(views: dict[str, FeatureView]) -> FeatureService:
-    """safety_v2 plus near-duplicates, bursts and possible re-uploads (``content_duplicates``)."""
+    """safety_v2 plus every later content_safety signal (per-category probabilities, the decision's
+    category and reason, explicit_suggested, the block and review flags) and near-duplicates,
+    bursts and possible re-uploads (``content_duplicates``)."""
     return FeatureService(
         name="safety_v3",
         features=[views["content_safety"], views["content_duplicates"], *_moderation_context(views)],

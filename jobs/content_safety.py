@@ -2,7 +2,8 @@
 
 The job applies the safety model's head (:mod:`content_signals.models.batch_scoring`) to the same
 day's ``content_embedding`` partition, so text is encoded once per platform run, not once per
-model; the model's version decides on each item with its own thresholds.
+model; the model's version decides on each item with its own policy (per category, with the
+catalogue's explicit flag, when the version stores one; else its single-score thresholds).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from content_signals.jobs.signal_job import SignalJob
 from content_signals.models.batch_scoring import (
     ClassifierVersion,
     classify_embeddings,
-    decision_column,
     spread_over_cores,
     text_column,
     text_fingerprint,
+    version_decision_column,
 )
 from content_signals.models.networks import ModelCard
 
@@ -56,7 +57,10 @@ def check_same_encoder(content: DataFrame, embeddings: DataFrame, card: ModelCar
 
 
 def base(content: DataFrame, embeddings: DataFrame, model: ClassifierVersion, day: date) -> DataFrame:
-    """One row per item: ``p_<class>``, the decision its version's thresholds give, and the version.
+    """One row per item: ``p_<class>``, what its version decides (decision, the deciding
+    category, the reason, whether to suggest the explicit label: by the version's per-category
+    policy when it stores one, with the catalogue's explicit flag, else by its single-score
+    thresholds) and the version.
 
     Refuses (before scoring) embeddings that do not match the model's encoder or today's text.
     """
@@ -64,13 +68,20 @@ def base(content: DataFrame, embeddings: DataFrame, model: ClassifierVersion, da
     check_same_encoder(content, embeddings, card, day)
     if card.review_threshold is None or card.block_threshold is None:
         raise SignalsError(f"{card.name} {card.version} has no decision thresholds")
-    items = content.select("content_id", text_column().alias("text")).join(
+    items = content.select("content_id", text_column().alias("text"), "explicit").join(
         embeddings.select("content_id", "text_embedding"), "content_id"
     )
-    return classify_embeddings(spread_over_cores(items), model.path).select(
+    probabilities = [F.col(f"p_{c}") for c in card.classes]
+    decided = classify_embeddings(spread_over_cores(items), model.path).withColumn(
+        "decided", version_decision_column(probabilities, F.col("explicit"), model)
+    )
+    return decided.select(
         "content_id",
         *[f"p_{c}" for c in REQUIRED_CLASSES],
-        decision_column(1.0 - F.col("p_neither"), card.decision_thresholds).alias("safety_decision"),
+        F.col("decided.decision").alias("safety_decision"),
+        F.col("decided.category").alias("decision_category"),
+        F.col("decided.reason").alias("decision_reason"),
+        F.col("decided.explicit_suggested").alias("explicit_suggested"),
         F.lit(card.version).alias("model_version"),
     )
 

@@ -26,6 +26,7 @@ from google.protobuf.message import DecodeError
 
 from content_signals.config import ServingConfig
 from content_signals.models.decisions import DecisionThresholds
+from content_signals.models.policy import SafetyPolicy
 from content_signals.serving.auth import Authorizer
 from content_signals.serving.catalog import ValueType
 from content_signals.serving.data_plane import (
@@ -111,8 +112,28 @@ def features_response(result: FeatureResult) -> pb.GetOnlineFeaturesResponse:
     )
 
 
-def decision_policy(thresholds: DecisionThresholds) -> pb.DecisionPolicy:
-    return pb.DecisionPolicy(review_threshold=thresholds.review, block_threshold=thresholds.block)
+def decision_policy(
+    thresholds: DecisionThresholds | None, categories: SafetyPolicy | None
+) -> pb.DecisionPolicy:
+    """The version's single-score thresholds and, when it stores one, its per-category policy."""
+    message = pb.DecisionPolicy()
+    if thresholds is not None:
+        message.review_threshold, message.block_threshold = thresholds.review, thresholds.block
+    if categories is not None:
+        for rule in categories.rules:
+            message.rules.append(
+                pb.CategoryRule(
+                    category=rule.category,
+                    block_at=rule.block_at,
+                    review_at=rule.review_at,
+                    review_only_if_not_explicit=rule.review_only_if_not_explicit,
+                    explicit_at=rule.explicit_at,
+                )
+            )
+        if categories.deployment is not None:
+            message.calibrated_on = categories.deployment.catalogue
+            message.deployment_prevalence.update(categories.deployment.prevalence)
+    return message
 
 
 def score_response(result: ScoreResult) -> pb.ScoreResponse:
@@ -127,20 +148,31 @@ def score_response(result: ScoreResult) -> pb.ScoreResponse:
                 decision=cast(pb.Decision, int(d)),
                 decision_threshold=t,
                 found=f,
+                category_scores=[
+                    pb.CategoryScore(category=c, probability=p)
+                    for c, p in zip(result.categories, row, strict=False)
+                ],
+                decision_category=category,
+                decision_reason=reason,
+                explicit_suggested=explicit,
             )
-            for cid, s, m, d, t, f in zip(
+            for cid, s, m, d, t, f, row, category, reason, explicit in zip(
                 result.content_ids,
                 result.scores,
                 result.missing_features,
                 result.decisions,
                 result.decision_thresholds,
                 result.found,
+                result.category_scores,
+                result.decision_categories,
+                result.decision_reasons,
+                result.explicit_suggested,
                 strict=True,
             )
         ],
     )
-    if result.policy is not None:
-        response.policy.CopyFrom(decision_policy(result.policy))
+    if result.policy is not None or result.category_policy is not None:
+        response.policy.CopyFrom(decision_policy(result.policy, result.category_policy))
     return response
 
 
@@ -150,9 +182,10 @@ def model_info(info: ModelInfo) -> pb.ModelInfo:
         version=info.default_version,
         versions=info.versions,
         feature_service=info.feature_service,
+        categories=info.categories,
     )
-    if info.policy is not None:
-        message.policy.CopyFrom(decision_policy(info.policy))
+    if info.policy is not None or info.category_policy is not None:
+        message.policy.CopyFrom(decision_policy(info.policy, info.category_policy))
     return message
 
 

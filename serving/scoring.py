@@ -14,8 +14,9 @@ import numpy as np
 from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
-from content_signals.models.decisions import decide
+from content_signals.models.decisions import CategoryDecided, categories_of, decide, decide_version
 from content_signals.models.networks import TEXT_CLASSIFIER, ModelCard, TextClassifierHead
+from content_signals.models.policy import SafetyPolicy, read_policy
 from content_signals.models.registry import (
     default_of,
     ordered_versions,
@@ -39,6 +40,13 @@ if TYPE_CHECKING:
 class ServedModel:
     card: ModelCard
     path: Path
+    # The version's per-category decision policy (policy.yaml), when it stores one.
+    policy: SafetyPolicy | None = None
+
+    @property
+    def categories(self) -> list[str]:
+        """A text classifier's output categories (its classes, ``neither`` read as ``none``)."""
+        return categories_of(self.card.classes) if self.card.kind == TEXT_CLASSIFIER else []
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,8 @@ def discover_models(layout: DataLayout) -> dict[str, ModelVersions]:
         versions: dict[str, ServedModel] = {}
         for name in stored_versions(model_root):
             card = read_card(model_root, name)
-            versions[card.version] = ServedModel(card=card, path=model_root / name)
+            path = model_root / name
+            versions[card.version] = ServedModel(card=card, path=path, policy=read_policy(path))
         if versions:
             models[model_root.name] = ModelVersions(model_root.name, versions, promoted_version(model_root))
     return models
@@ -152,8 +161,8 @@ def forward_pass(
     encoder: TextEncoder | None,
     device: torch.device,
 ) -> np.ndarray:
-    """Scores in [0, 1]: a feature model's probability, or a text classifier's unsafe score
-    (1 - P(neither)). bf16 autocast on GPU."""
+    """A feature model's probability per item (in [0, 1]), or a text classifier's class
+    probabilities (items x classes, rows summing to 1). bf16 autocast on GPU."""
     import torch
 
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -165,8 +174,7 @@ def forward_pass(
                 raise SignalsError(f"{card.name} {card.version} is not a text classifier")
             texts = list(inputs)
             embeddings = torch.from_numpy(encoder.encode(texts)).to(device)
-            probabilities = torch.softmax(network.text_logits(texts, embeddings).float(), dim=1)
-            return (1.0 - probabilities[:, card.classes.index("neither")]).cpu().numpy()
+            return torch.softmax(network.text_logits(texts, embeddings).float(), dim=1).cpu().numpy()
         assert isinstance(inputs, np.ndarray)
         return torch.sigmoid(network(torch.from_numpy(inputs).to(device))).float().cpu().numpy()
 
@@ -187,8 +195,49 @@ def scored_items(found: Sequence[bool], request_inputs: Mapping[str, Sequence[An
     return np.asarray(found, dtype=bool) | bool(request_inputs)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """What a forward pass's outputs mean for each item: its score (NaN when not scored), a text
+    classifier's category probabilities (None for feature models), and the version's decision."""
+
+    scores: np.ndarray
+    category_probabilities: np.ndarray | None
+    decided: CategoryDecided
+
+
+def score_outputs(model: ServedModel, outputs: np.ndarray) -> Scored:
+    """A text classifier's score is its unsafe probability, 1 - P(none), and it decides by the
+    version's policy (per category when it stores one, else its single-score thresholds: see
+    :func:`~content_signals.models.decisions.decide_version`); a feature model's score is its
+    output, decided by its thresholds if it has any. UNSPECIFIED (threshold 0) for a model without
+    a policy and for an unscored (NaN) item."""
+    card = model.card
+    if card.kind == TEXT_CLASSIFIER:
+        probabilities = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), len(card.classes))
+        scores = 1.0 - probabilities[:, model.categories.index("none")]
+        if model.policy is None and card.decision_thresholds is None:
+            decided = _undecided(len(scores))
+        else:
+            decided = decide_version(probabilities, card.classes, model.policy, card.decision_thresholds)
+        return Scored(scores, probabilities, decided)
+    scores = np.asarray(outputs)
+    plain = decide(scores, card.decision_thresholds)
+    categories = [""] * len(scores)
+    return Scored(
+        scores,
+        None,
+        CategoryDecided(plain.decisions, categories, plain.thresholds, np.zeros(len(scores), bool)),
+    )
+
+
+def _undecided(n: int) -> CategoryDecided:
+    return CategoryDecided(
+        np.full(n, Decision.UNSPECIFIED, dtype=np.int8), [""] * n, np.zeros(n), np.zeros(n, dtype=bool)
+    )
+
+
 def decisions(card: ModelCard, scores: np.ndarray) -> tuple[list[Decision], list[float]]:
-    """ALLOW / REVIEW / BLOCK per score from the card's stored thresholds, and the threshold that
-    decided each; UNSPECIFIED (and 0) for a model without a policy and for a missing (NaN) score."""
+    """ALLOW / REVIEW / BLOCK per single score from the card's stored thresholds, and the threshold
+    that decided each; UNSPECIFIED (and 0) for a model without thresholds and for a NaN score."""
     decided = decide(scores, card.decision_thresholds)
     return [Decision(int(d)) for d in decided.decisions], decided.thresholds.tolist()

@@ -23,6 +23,7 @@ import numpy as np
 from content_signals.definitions import Decision
 from content_signals.models.decisions import DecisionThresholds
 from content_signals.models.networks import TEXT_CLASSIFIER, ModelCard
+from content_signals.models.policy import SafetyPolicy
 from content_signals.serving.auth import Authorizer
 from content_signals.serving.data_plane import (
     FeatureDataPlane,
@@ -34,16 +35,18 @@ from content_signals.serving.errors import Unavailable
 from content_signals.serving.scoring import (
     ModelVersions,
     choose_model,
-    decisions,
     found_items,
     model_inputs,
+    score_outputs,
     scored_items,
     text_inputs,
 )
 
 
 class ModelRunner(Protocol):
-    """Runs a model version's network on standardised inputs: (scores, items in the forward pass)."""
+    """Runs a model version's network on its inputs: (outputs, items in the forward pass). Outputs
+    are :func:`~content_signals.serving.scoring.forward_pass`'s: one score per item for feature
+    models, class probabilities (items x classes) for text classifiers."""
 
     async def predict(
         self, model: str, version: str, inputs: np.ndarray | list[str]
@@ -81,6 +84,15 @@ class ScoreResult:
     policy: DecisionThresholds | None
     # Items in the forward pass this request rode in: the model deployment batches requests.
     batch_items: int
+    # Text classifiers: category names, and per item its probability of each (empty when unscored
+    # or for feature models); per item the category and one-line reason of its decision, and
+    # whether the version's policy suggests the explicit label.
+    categories: list[str] = field(default_factory=list)
+    category_scores: list[list[float]] = field(default_factory=list)
+    decision_categories: list[str] = field(default_factory=list)
+    decision_reasons: list[str] = field(default_factory=list)
+    explicit_suggested: list[bool] = field(default_factory=list)
+    category_policy: SafetyPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,8 @@ class ModelInfo:
     versions: list[str]
     feature_service: str
     policy: DecisionThresholds | None
+    categories: list[str] = field(default_factory=list)
+    category_policy: SafetyPolicy | None = None
 
 
 class ScoringPlane:
@@ -134,19 +148,31 @@ class ScoringPlane:
             content_ids = features.content_ids
             inputs, missing = model_inputs(card, features)
             found = found_items(features)
-        scores, batch_items = await self._predict(card, inputs, scored_items(found, request.request_inputs))
-        chosen, thresholds = decisions(card, scores)
+        outputs, batch_items = await self._predict(card, inputs, scored_items(found, request.request_inputs))
+        scored = score_outputs(model, outputs)
+        decided = scored.decided
+        probabilities = scored.category_probabilities
         return ScoreResult(
             model=card.name,
             model_version=card.version,
             content_ids=content_ids,
-            scores=[float(s) for s in scores],
+            scores=[float(s) for s in scored.scores],
             missing_features=missing,
             found=found,
-            decisions=chosen,
-            decision_thresholds=thresholds,
+            decisions=[Decision(int(d)) for d in decided.decisions],
+            decision_thresholds=decided.thresholds.tolist(),
             policy=card.decision_thresholds,
             batch_items=batch_items,
+            categories=model.categories,
+            category_scores=(
+                [[] if np.isnan(row).any() else row.tolist() for row in probabilities]
+                if probabilities is not None
+                else [[] for _ in content_ids]
+            ),
+            decision_categories=decided.categories,
+            decision_reasons=decided.reasons(),
+            explicit_suggested=decided.explicit_suggested.tolist(),
+            category_policy=model.policy,
         )
 
     async def _predict(
@@ -171,7 +197,8 @@ class ScoringPlane:
         for name, versions in sorted(self.models.items()):
             if not self.authorizer.may_score(team, name):
                 continue
-            default = versions.default.card
+            served = versions.default
+            default = served.card
             infos.append(
                 ModelInfo(
                     name=name,
@@ -179,6 +206,8 @@ class ScoringPlane:
                     versions=versions.ordered,
                     feature_service=default.feature_service,
                     policy=default.decision_thresholds,
+                    categories=served.categories,
+                    category_policy=served.policy,
                 )
             )
         return infos

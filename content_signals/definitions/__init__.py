@@ -64,6 +64,7 @@ from content_signals.definitions.text_tables import (
     CONTENT_SAFETY,
     EMBEDDING_DIMENSION,
     SAFETY_DECISIONS,
+    SAFETY_V2_SIGNALS,
     TEXT_SAFETY_LEXICON,
 )
 
@@ -92,6 +93,7 @@ __all__ = [
     "NEAR_DUPLICATE_SIMILARITY",
     "PODCAST_DURATION_MS",
     "SAFETY_DECISIONS",
+    "SAFETY_V2_SIGNALS",
     "SCALAR_DTYPES",
     "SIGNAL_TABLES",
     "SKIP_MS",

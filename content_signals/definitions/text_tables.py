@@ -159,5 +159,63 @@ CONTENT_SAFETY = SignalTable(
             "The safety model version that scored the item (the promoted one, else the newest).",
             sql="model_version",
         ),
+        Signal(
+            "p_none",
+            "double",
+            "Probability of the none class (neither hateful nor offensive): with p_hate and "
+            "p_offensive, one probability per category, summing to one.",
+            sql="p_neither",
+            unit="probability",
+            min_value=0.0,
+            max_value=1.0,
+        ),
+        Signal(
+            "safety_decision_category",
+            "string",
+            "The category whose rule made a block or review decision (hate, offensive; 'unsafe' for "
+            "versions with a single-score policy); null for allow.",
+            sql="decision_category",
+            nullable=True,
+        ),
+        Signal(
+            "safety_decision_reason",
+            "string",
+            "The decision in one line, as a reviewer reads it: 'block: hate >= 0.912'.",
+            sql="decision_reason",
+        ),
+        Signal(
+            "explicit_suggested",
+            "bool",
+            "The version's policy suggests the explicit label (its offensive probability reaches the "
+            "policy's explicit threshold): profanity belongs under the label, not in a block queue. "
+            "False for versions whose policy has no explicit rule.",
+            sql="explicit_suggested",
+        ),
+        Signal(
+            "blocked",
+            "int64",
+            "1 when safety_decision is block, else 0. A key signal: its daily mean is the block rate, "
+            "so a jump in it shows on the quality dashboard as drift.",
+            sql="CASE WHEN safety_decision = 'block' THEN 1 ELSE 0 END",
+            unit="0 or 1 (mean: block rate)",
+            min_value=0,
+            max_value=1,
+            drift=True,
+        ),
+        Signal(
+            "in_review",
+            "int64",
+            "1 when safety_decision is review, else 0: its daily mean is the review rate (a key "
+            "signal, as blocked).",
+            sql="CASE WHEN safety_decision = 'review' THEN 1 ELSE 0 END",
+            unit="0 or 1 (mean: review rate)",
+            min_value=0,
+            max_value=1,
+            drift=True,
+        ),
     ),
 )
+
+# What safety_v2 serves of content_safety: its features as released, frozen (later signals of the
+# table reach consumers through newer service versions).
+SAFETY_V2_SIGNALS = ("unsafe_score", "p_hate", "p_offensive", "safety_decision", "safety_model_version")

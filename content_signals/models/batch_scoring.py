@@ -30,8 +30,9 @@ from pyspark.sql import types as T
 
 from content_signals.config import TextEncoderConfig
 from content_signals.errors import SignalsError
-from content_signals.models.decisions import DecisionThresholds, decide
+from content_signals.models.decisions import DecisionThresholds, decide, decide_version
 from content_signals.models.networks import ModelCard, TextClassifierHead, load_model
+from content_signals.models.policy import read_policy
 from content_signals.models.text_encoder import EncoderInfo, check_encoder_matches, shared_encoder
 from content_signals.text import NORMALISATION_VERSION, normalise_text
 
@@ -198,3 +199,34 @@ def decision_column(unsafe_score: Column, thresholds: DecisionThresholds | None)
         return pd.Series(decide(scores.to_numpy(), thresholds).labels())
 
     return decision(unsafe_score)  # type: ignore[no-any-return]
+
+
+DECISION_TYPE = "struct<decision: string, category: string, reason: string, explicit_suggested: boolean>"
+
+
+def version_decision_column(
+    probabilities: list[Column], explicit: Column, version: ClassifierVersion
+) -> Column:
+    """What ``version`` decides on each item, as :func:`~content_signals.models.decisions.decide_version`
+    decides it in serving: a struct of ``decision`` (``allow`` ...), ``category`` (the rule's
+    category, null for allow), ``reason`` (one line) and ``explicit_suggested``, from the class
+    probabilities (in the card's class order) and the catalogue's explicit flag (null: unknown)."""
+    card = version.card
+    policy = read_policy(version.path)
+
+    @F.pandas_udf(DECISION_TYPE)  # type: ignore[call-overload]
+    def decision(*columns: pd.Series) -> pd.DataFrame:
+        *class_columns, flags = columns
+        matrix = np.column_stack([c.to_numpy(dtype=np.float64) for c in class_columns])
+        explicit_flags = [None if pd.isna(v) else bool(v) for v in flags]
+        decided = decide_version(matrix, card.classes, policy, card.decision_thresholds, explicit_flags)
+        return pd.DataFrame(
+            {
+                "decision": decided.labels(),
+                "category": [c or None for c in decided.categories],
+                "reason": decided.reasons(),
+                "explicit_suggested": decided.explicit_suggested,
+            }
+        )
+
+    return decision(*probabilities, explicit)  # type: ignore[no-any-return]

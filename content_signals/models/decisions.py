@@ -147,11 +147,18 @@ class CategoryDecided:
         return [Decision(int(d)).label for d in self.decisions]
 
     def reasons(self) -> list[str]:
-        """One line per item, what a reviewer or a log reads: ``block: hate >= 0.910``."""
-        return [
-            f"{Decision(int(d)).label}: {c} >= {t:.3f}" if c else Decision(int(d)).label
-            for d, c, t in zip(self.decisions, self.categories, self.thresholds, strict=True)
-        ]
+        """One line per item, what a reviewer or a log reads: ``block: hate >= 0.910``;
+        ``allow`` (or ``allow: unsafe < 0.400`` under a single-score policy)."""
+        lines = []
+        for d, c, t in zip(self.decisions, self.categories, self.thresholds, strict=True):
+            label = Decision(int(d)).label
+            if c:
+                lines.append(f"{label}: {c} >= {t:.3f}")
+            elif d == Decision.ALLOW and t > 0:
+                lines.append(f"{label}: {UNSAFE} < {t:.3f}")
+            else:
+                lines.append(label)
+        return lines
 
 
 def decide_by_category(
@@ -199,3 +206,41 @@ def decide_by_category(
     decisions[unscored], reason[unscored], made_at[unscored] = Decision.UNSPECIFIED, "", 0.0
     explicit_suggested[unscored] = False
     return CategoryDecided(decisions, [str(r) for r in reason], made_at, explicit_suggested)
+
+
+# The "category" a single-score policy decides on: the unsafe probability, 1 - P(none).
+UNSAFE = "unsafe"
+# Older safety versions name the benign class "neither"; policies call it "none".
+_CATEGORY_OF_CLASS = {"neither": "none"}
+
+
+def categories_of(classes: Sequence[str]) -> list[str]:
+    """A text classifier's classes as policy categories (``neither`` is ``none``)."""
+    return [_CATEGORY_OF_CLASS.get(c, c) for c in classes]
+
+
+def decide_version(
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    policy: SafetyPolicy | None,
+    thresholds: DecisionThresholds | None,
+    explicit: Sequence[bool | None] | None = None,
+) -> CategoryDecided:
+    """What a safety model version decides on class probabilities (items x ``classes``): by its
+    per-category ``policy`` when it stores one, else by its single-score ``thresholds`` on the
+    unsafe probability (category ``unsafe``; ALLOW keeps the review threshold it stayed under, as
+    :func:`decide` gives it); UNSPECIFIED for both missing. The daily job, Score and the review
+    export all decide through here."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    categories = categories_of(classes)
+    if policy is not None:
+        return decide_by_category(probabilities, categories, policy, explicit)
+    unsafe = 1.0 - probabilities[:, categories.index("none")]
+    decided = decide(unsafe, thresholds)
+    acted = (decided.decisions == Decision.BLOCK) | (decided.decisions == Decision.REVIEW)
+    return CategoryDecided(
+        decisions=decided.decisions,
+        categories=[UNSAFE if a else "" for a in acted],
+        thresholds=decided.thresholds,
+        explicit_suggested=np.zeros(len(unsafe), dtype=bool),
+    )

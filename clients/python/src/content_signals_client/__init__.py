@@ -8,6 +8,7 @@ and moderation teams can install it without the platform (torch, Spark, Ray).
 
 from content_signals_client.client import (
     DEFAULT_MAX_RECEIVE_BYTES,
+    CategoryRule,
     MalformedResponseError,
     OnlineFeatures,
     Policy,
@@ -22,6 +23,7 @@ from content_signals_client.client import (
 
 __all__ = [
     "DEFAULT_MAX_RECEIVE_BYTES",
+    "CategoryRule",
     "MalformedResponseError",
     "OnlineFeatures",
     "Policy",

@@ -40,6 +40,7 @@ import grpc
 from content_signals_client.api.content_signals.v1 import content_signals_pb2 as pb
 from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 from content_signals_client.results import (
+    CategoryRule,
     MalformedResponseError,
     OnlineFeatures,
     Policy,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
+    "CategoryRule",
     "MalformedResponseError",
     "OnlineFeatures",
     "Policy",

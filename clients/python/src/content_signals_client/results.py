@@ -292,6 +292,31 @@ class Policy(NamedTuple):
     block_threshold: float
 
 
+class CategoryRule(NamedTuple):
+    """One rule of a per-category policy: BLOCK at or above ``block_at``, REVIEW at or above
+    ``review_at`` (only for items not flagged explicit when ``review_only_if_not_explicit``),
+    explicit label suggested at or above ``explicit_at``; ``None``: never."""
+
+    category: str
+    block_at: float | None
+    review_at: float | None
+    review_only_if_not_explicit: bool
+    explicit_at: float | None
+
+    @classmethod
+    def from_proto(cls, rule: pb.CategoryRule) -> CategoryRule:
+        def optional(name: str) -> float | None:
+            return float(getattr(rule, name)) if rule.HasField(name) else None
+
+        return cls(
+            rule.category,
+            optional("block_at"),
+            optional("review_at"),
+            rule.review_only_if_not_explicit,
+            optional("explicit_at"),
+        )
+
+
 class Scores:
     """A ``ScoreResponse`` with typed accessors; ``response`` is the proto."""
 
@@ -321,8 +346,32 @@ class Scores:
         return Policy(self.response.policy.review_threshold, self.response.policy.block_threshold)
 
     @property
+    def category_rules(self) -> list[CategoryRule]:
+        """The version's per-category policy, in the order its rules apply; empty for versions
+        that decide on a single score (see :attr:`policy`)."""
+        if not self.response.HasField("policy"):
+            return []
+        return [CategoryRule.from_proto(rule) for rule in self.response.policy.rules]
+
+    @property
     def content_ids(self) -> list[str]:
         return [item.content_id for item in self.response.scores]
+
+    def categories(self) -> list[dict[str, Any]]:
+        """Per requested id, what a text classifier says by category: ``category_scores`` (category
+        -> probability; empty when the item was not scored), the ``decision_category`` and one-line
+        ``decision_reason`` of its decision (``None`` / ``""`` when no rule fired), and
+        ``explicit_suggested``."""
+        return [
+            {
+                "content_id": item.content_id,
+                "category_scores": {c.category: c.probability for c in item.category_scores},
+                "decision_category": item.decision_category or None,
+                "decision_reason": item.decision_reason,
+                "explicit_suggested": item.explicit_suggested,
+            }
+            for item in self.response.scores
+        ]
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """One dict per requested id: content_id, score, found (False: no stored features),

@@ -139,20 +139,36 @@ class ScoreRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., content_ids: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ..., request_inputs: _Optional[_Mapping[str, RequestInput]] = ...) -> None: ...
 
 class ContentScore(_message.Message):
-    __slots__ = ("content_id", "score", "missing_features", "decision", "decision_threshold", "found")
+    __slots__ = ("content_id", "score", "missing_features", "decision", "decision_threshold", "found", "category_scores", "decision_category", "decision_reason", "explicit_suggested")
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     MISSING_FEATURES_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     DECISION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     FOUND_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_SCORES_FIELD_NUMBER: _ClassVar[int]
+    DECISION_CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    DECISION_REASON_FIELD_NUMBER: _ClassVar[int]
+    EXPLICIT_SUGGESTED_FIELD_NUMBER: _ClassVar[int]
     content_id: str
     score: float
     missing_features: int
     decision: Decision
     decision_threshold: float
     found: bool
-    def __init__(self, content_id: _Optional[str] = ..., score: _Optional[float] = ..., missing_features: _Optional[int] = ..., decision: _Optional[_Union[Decision, str]] = ..., decision_threshold: _Optional[float] = ..., found: _Optional[bool] = ...) -> None: ...
+    category_scores: _containers.RepeatedCompositeFieldContainer[CategoryScore]
+    decision_category: str
+    decision_reason: str
+    explicit_suggested: bool
+    def __init__(self, content_id: _Optional[str] = ..., score: _Optional[float] = ..., missing_features: _Optional[int] = ..., decision: _Optional[_Union[Decision, str]] = ..., decision_threshold: _Optional[float] = ..., found: _Optional[bool] = ..., category_scores: _Optional[_Iterable[_Union[CategoryScore, _Mapping]]] = ..., decision_category: _Optional[str] = ..., decision_reason: _Optional[str] = ..., explicit_suggested: _Optional[bool] = ...) -> None: ...
+
+class CategoryScore(_message.Message):
+    __slots__ = ("category", "probability")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    probability: float
+    def __init__(self, category: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
 
 class ScoreResponse(_message.Message):
     __slots__ = ("model", "model_version", "scores", "policy")
@@ -167,12 +183,39 @@ class ScoreResponse(_message.Message):
     def __init__(self, model: _Optional[str] = ..., model_version: _Optional[str] = ..., scores: _Optional[_Iterable[_Union[ContentScore, _Mapping]]] = ..., policy: _Optional[_Union[DecisionPolicy, _Mapping]] = ...) -> None: ...
 
 class DecisionPolicy(_message.Message):
-    __slots__ = ("review_threshold", "block_threshold")
+    __slots__ = ("review_threshold", "block_threshold", "rules", "calibrated_on", "deployment_prevalence")
+    class DeploymentPrevalenceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     REVIEW_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     BLOCK_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATED_ON_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_PREVALENCE_FIELD_NUMBER: _ClassVar[int]
     review_threshold: float
     block_threshold: float
-    def __init__(self, review_threshold: _Optional[float] = ..., block_threshold: _Optional[float] = ...) -> None: ...
+    rules: _containers.RepeatedCompositeFieldContainer[CategoryRule]
+    calibrated_on: str
+    deployment_prevalence: _containers.ScalarMap[str, float]
+    def __init__(self, review_threshold: _Optional[float] = ..., block_threshold: _Optional[float] = ..., rules: _Optional[_Iterable[_Union[CategoryRule, _Mapping]]] = ..., calibrated_on: _Optional[str] = ..., deployment_prevalence: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class CategoryRule(_message.Message):
+    __slots__ = ("category", "block_at", "review_at", "review_only_if_not_explicit", "explicit_at")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_AT_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_AT_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_ONLY_IF_NOT_EXPLICIT_FIELD_NUMBER: _ClassVar[int]
+    EXPLICIT_AT_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    block_at: float
+    review_at: float
+    review_only_if_not_explicit: bool
+    explicit_at: float
+    def __init__(self, category: _Optional[str] = ..., block_at: _Optional[float] = ..., review_at: _Optional[float] = ..., review_only_if_not_explicit: _Optional[bool] = ..., explicit_at: _Optional[float] = ...) -> None: ...
 
 class ListFeatureServicesRequest(_message.Message):
     __slots__ = ()
@@ -218,18 +261,20 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "versions", "feature_service", "policy")
+    __slots__ = ("name", "version", "versions", "feature_service", "policy", "categories")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     FEATURE_SERVICE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     versions: _containers.RepeatedScalarFieldContainer[str]
     feature_service: str
     policy: DecisionPolicy
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., feature_service: _Optional[str] = ..., policy: _Optional[_Union[DecisionPolicy, _Mapping]] = ...) -> None: ...
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., feature_service: _Optional[str] = ..., policy: _Optional[_Union[DecisionPolicy, _Mapping]] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
