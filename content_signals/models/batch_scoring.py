@@ -30,7 +30,7 @@ from pyspark.sql import types as T
 
 from content_signals.config import TextEncoderConfig
 from content_signals.errors import SignalsError
-from content_signals.models.decisions import DecisionThresholds, decide, decide_version
+from content_signals.models.decisions import decide_version
 from content_signals.models.networks import ModelCard, TextClassifierHead, load_model
 from content_signals.models.policy import read_policy
 from content_signals.models.text_encoder import EncoderInfo, check_encoder_matches, shared_encoder
@@ -188,17 +188,6 @@ def score_content(content: DataFrame, model_dir: Path, encoder_config: TextEncod
 
 
 # --- decisions -----------------------------------------------------------------------------------
-
-
-def decision_column(unsafe_score: Column, thresholds: DecisionThresholds | None) -> Column:
-    """The decision (``allow``, ``review``, ``block``; ``unspecified`` without thresholds) that
-    :func:`~content_signals.models.decisions.decide` takes on each unsafe score."""
-
-    @F.pandas_udf("string")  # type: ignore[call-overload]
-    def decision(scores: pd.Series) -> pd.Series:
-        return pd.Series(decide(scores.to_numpy(), thresholds).labels())
-
-    return decision(unsafe_score)  # type: ignore[no-any-return]
 
 
 DECISION_TYPE = "struct<decision: string, category: string, reason: string, explicit_suggested: boolean>"

@@ -4,7 +4,7 @@ reviewers' labels come back as timestamped training labels.
 Export takes the scores of the served version of the model (the promoted one, else the newest):
 from the newest published ``content_safety`` partition when that version computed it (the daily
 job already scored the whole catalogue), otherwise by scoring the catalogue in Spark now. It writes
-the items that the version's thresholds send to REVIEW (:func:`content_signals.models.decisions.decide`)
+the items that the version's policy sends to REVIEW (:func:`content_signals.models.decisions.decide_version`)
 as JSONL or CSV, with the text the reviewer must judge and the signals behind the decision. Import
 checks every row before writing anything, then stores the labelled rows as one Parquet file under
 ``labels/<model>/``: content id, the text as reviewed, the label, who and when. The next
@@ -32,7 +32,7 @@ from content_signals.definitions import CONTENT_SAFETY, Decision
 from content_signals.errors import SignalsError
 from content_signals.files import write_atomic
 from content_signals.layout import DataLayout
-from content_signals.models.batch_scoring import decision_column, score_content
+from content_signals.models.batch_scoring import ClassifierVersion, score_content, version_decision_column
 from content_signals.models.registry import default_version, read_card
 from content_signals.models.safety import CLASSES, LabelledTexts
 from content_signals.text import text_of
@@ -40,8 +40,8 @@ from content_signals.text import text_of
 # Columns an annotation batch carries; reviewers fill ``label`` (one of CLASSES).
 EXPORT_COLUMNS = (
     "content_id", "text", "title", "description", "content_type", "language", "creator_id",
-    "unsafe_score", *(f"p_{c}" for c in CLASSES), "model", "model_version", "review_threshold",
-    "block_threshold", "exported_at", "label",
+    "unsafe_score", *(f"p_{c}" for c in CLASSES), "decision_reason", "model", "model_version",
+    "review_threshold", "block_threshold", "exported_at", "label",
 )  # fmt: skip
 LABEL_SCHEMA = pa.schema(
     [
@@ -101,10 +101,15 @@ def export_review_batch(
     else:
         scores = score_content(content, model_root / version, config.models.text_encoder)
         source = f"scored the catalogue now with {model} {card.version}"
+    # The version's own decision (its per-category policy with the catalogue's explicit flag when
+    # it stores one), exactly as the daily job and Score take it.
+    classifier = ClassifierVersion(model_root / version, card)
+    probabilities = [F.col(f"p_{c}") for c in card.classes]
     band = (
-        scores.withColumn("decision", decision_column(F.col("unsafe_score"), card.decision_thresholds))
-        .where(F.col("decision") == Decision.REVIEW.label)
-        .drop("decision")
+        scores.join(content.select("content_id", "explicit"), "content_id", "left")
+        .withColumn("decided", version_decision_column(probabilities, F.col("explicit"), classifier))
+        .where(F.col("decided.decision") == Decision.REVIEW.label)
+        .select(*scores.columns, F.col("decided.reason").alias("decision_reason"))
         .orderBy(F.col("unsafe_score").desc())
     )
     if limit is not None:
