@@ -93,7 +93,8 @@ def _shown(value: Any) -> str:
 
 
 def query_server(config: PlatformConfig) -> None:
-    """Start the server, ask it for features, the safety scores and engagement scores, and stop it."""
+    """Start the server, ask it for features, the safety scores, engagement scores and similar
+    items, and stop it."""
     from content_signals_client import SignalsClient
 
     from content_signals.serving import server
@@ -132,6 +133,13 @@ def query_server(config: PlatformConfig) -> None:
                 typer.echo(
                     f"    {item['content_id']}: {item['score']:.3f}"
                     f" (imputed features: {item['missing_features']}{decision})"
+                )
+            similar = client.similar_content(ids[0], k=3)
+            say(f"SimilarContent for {ids[0]} (vector index {similar.index_version}):")
+            for neighbour in similar.items:
+                typer.echo(
+                    f"    {neighbour.content_id}: similarity {neighbour.similarity:.3f} "
+                    f"({neighbour.content_type}, {neighbour.creator_id})"
                 )
     finally:
         server.stop()
