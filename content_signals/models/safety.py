@@ -45,12 +45,13 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from content_signals.config import PlatformConfig
+from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.models import corpora as corpora_module
 from content_signals.models.behaviour import BehaviourReport, run_suite
 from content_signals.models.corpora import LabelledCorpus, load_corpus, load_mapping
-from content_signals.models.decisions import choose_thresholds, policy_outcomes
+from content_signals.models.decisions import choose_thresholds, decide, policy_outcomes
 from content_signals.models.embedding_cache import embed_texts
 from content_signals.models.evaluation import flat_metrics
 from content_signals.models.networks import (
@@ -476,7 +477,7 @@ def train_safety(
             )
             + f"hate F1 {shown['hate_binary_f1']:.3f}, hate macro F1 {shown['hate_macro_f1']:.3f}"
         )
-    calibration = {
+    calibration: dict[str, Any] = {
         "temperature": fitted.calibration.temperature,
         "class_bias": dict(zip(CLASSES, map(float, fitted.calibration.bias), strict=True)),
         "validation": calibration_report(
@@ -491,10 +492,10 @@ def train_safety(
         ),
     }
     for name in ("validation", "test"):
-        shown = calibration[name]
+        report = calibration[name]
         progress(
-            f"calibration on {name}: NLL {shown['before']['nll']:.4f} -> {shown['after']['nll']:.4f}, "
-            f"ECE {shown['before']['ece']:.4f} -> {shown['after']['ece']:.4f}"
+            f"calibration on {name}: NLL {report['before']['nll']:.4f} -> {report['after']['nll']:.4f}, "
+            f"ECE {report['before']['ece']:.4f} -> {report['after']['ece']:.4f}"
         )
 
     # Cross-corpus: a head trained without one corpus, tested on its test split.
@@ -598,6 +599,17 @@ def train_safety(
         targets.review_recall,
         weights=deployment_weights(validation_scores.labels, prevalence, len(CLASSES)),
     )
+
+    if catalogue_probabilities is not None:
+        legacy = decide(unsafe_score(catalogue_probabilities), thresholds).decisions
+        deployment["legacy_catalogue_rates"] = {
+            label: float((legacy == value).mean())
+            for label, value in (
+                ("block", Decision.BLOCK),
+                ("review", Decision.REVIEW),
+                ("allow", Decision.ALLOW),
+            )
+        }
 
     behaviour_report = None
     if behaviour:

@@ -9,12 +9,15 @@ label. So a version's thresholds are chosen for the catalogue it will score:
    reviewer labelled (the review loop) count with their label instead of their posterior;
 2. **hate**: BLOCK at the lowest P(hate) whose block precision, on the validation split re-weighted
    to that prevalence, reaches ``block_precision``; REVIEW low enough to reach ``review_recall`` of
-   the hate below it;
+   the hate below it, raised where needed until hate REVIEW fits the reviewers' budget
+   (:data:`HATE_REVIEW_BUDGET` of the catalogue; the recall it then reaches is reported);
 3. **offensive**: never blocks. ``explicit_at`` (explicit_suggested) is the lowest P(offensive) at
    which the titles it marks are mostly (``explicit_precision``) flagged explicit by the catalogue
    itself, chosen on half of the flagged catalogue and measured on the other half; without flags,
    offensive precision at the deployment prevalence. ``review_at`` sends the confidently offensive
-   titles the catalogue does not flag explicit to review (``review_only_if_not_explicit``).
+   titles the catalogue does not flag explicit to review (``review_only_if_not_explicit``), within
+   :data:`OFFENSIVE_REVIEW_BUDGET`. Where no ``explicit_at`` reaches the precision target, the most
+   precise one is kept and the report says the target was not reached.
 
 The chosen :class:`~content_signals.models.policy.SafetyPolicy` carries a
 :class:`~content_signals.models.policy.DeploymentCalibration` (prevalence, training prevalence,
@@ -50,7 +53,13 @@ Z_95 = 1.96
 # explicit_at is only chosen from thresholds that mark at least this many titles in the half it is
 # chosen on (a precision measured on a handful of titles is noise).
 MIN_EXPLICIT_SUPPORT = 20
-EXPLICIT_GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)
+EXPLICIT_GRID = np.r_[np.round(np.arange(0.05, 0.96, 0.01), 2), np.round(np.arange(0.955, 0.9995, 0.005), 3)]
+# Reviewer capacity, as shares of the catalogue: a threshold the recall target wants is raised
+# until its REVIEW share fits (the expected recall it then reaches is reported, not assumed).
+HATE_REVIEW_BUDGET = 0.04
+OFFENSIVE_REVIEW_BUDGET = 0.01
+# An estimated prevalence this low sits at the EM's floor: "no evidence of any", not a measurement.
+PREVALENCE_FLOOR = 1e-5
 
 
 @dataclass(frozen=True)
@@ -235,13 +244,28 @@ def choose_policy(
     is_hate = validation.labels == hate
     hate_thresholds = choose_thresholds(p_hate, is_hate, block_precision, review_recall, weights)
     block_at = None if hate_thresholds.block >= NEVER else hate_thresholds.block
+    hate_review = min(hate_thresholds.review, 1.0)
+    flagged_items = catalogue.flagged if catalogue is not None else None
+    if catalogue_probabilities is not None and len(catalogue_probabilities):
+        capped = _budget_threshold(catalogue_probabilities[:, hate], HATE_REVIEW_BUDGET)
+        report["hate_review"] = {
+            "for_recall_target": hate_review,
+            "catalogue_share_at_recall_target": float(
+                (catalogue_probabilities[:, hate] >= hate_review).mean()
+            ),
+            "budget": HATE_REVIEW_BUDGET,
+            "capped": capped > hate_review,
+        }
+        hate_review = max(hate_review, capped)
+        if block_at is not None:
+            hate_review = min(hate_review, block_at)
     expected: dict[str, float] = {}
     if block_at is not None:
         expected["hate_block_precision"], expected["hate_block_recall"] = expected_precision_recall(
             p_hate, is_hate, block_at, weights
         )
     expected["hate_review_precision"], expected["hate_review_or_block_recall"] = expected_precision_recall(
-        p_hate, is_hate, hate_thresholds.review, weights
+        p_hate, is_hate, hate_review, weights
     )
 
     p_offensive = validation.probabilities[:, offensive]
@@ -266,8 +290,12 @@ def choose_policy(
         expected_precision_recall(p_offensive, is_offensive, explicit_at, weights)
     )
     review_at = None if offensive_review >= NEVER else max(float(offensive_review), explicit_at)
+    if review_at is not None and catalogue_probabilities is not None and flagged_items is not None:
+        unflagged = np.where(flagged_items, -np.inf, catalogue_probabilities[:, offensive])
+        review_at = max(review_at, _budget_threshold(unflagged, OFFENSIVE_REVIEW_BUDGET))
+        review_at = None if review_at > 1.0 else review_at
     rules = [
-        CategoryRule(category=HATE, block_at=block_at, review_at=min(hate_thresholds.review, 1.0)),
+        CategoryRule(category=HATE, block_at=block_at, review_at=hate_review),
         CategoryRule(
             category=OFFENSIVE,
             explicit_at=explicit_at,
@@ -288,6 +316,7 @@ def choose_policy(
         )
     policy = SafetyPolicy(categories=list(classes), rules=rules, deployment=deployment)
     report |= {
+        "prevalence_at_floor": [c for c, v in zip(classes, prevalence, strict=True) if v <= PREVALENCE_FLOOR],
         "prevalence": dict(zip(classes, map(float, prevalence), strict=True)),
         "training_prevalence": dict(zip(classes, map(float, training_priors), strict=True)),
         "expected_at_deployment": expected,
@@ -310,6 +339,15 @@ def choose_policy(
     if catalogue is not None and catalogue_probabilities is not None:
         report["catalogue"] = catalogue_outcomes(classes, policy, catalogue, catalogue_probabilities)
     return policy, report
+
+
+def _budget_threshold(scores: np.ndarray, budget: float) -> float:
+    """The lowest threshold at which at most ``budget`` of the items score at or above it."""
+    ranked = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
+    allowed = int(np.floor(budget * len(ranked) + 1e-9))
+    if allowed >= len(ranked):
+        return 0.0
+    return float(np.nextafter(ranked[allowed], np.inf))
 
 
 def _shares(classes: list[str], priors: np.ndarray) -> dict[str, float]:
