@@ -16,8 +16,9 @@ label. So a version's thresholds are chosen for the catalogue it will score:
    itself, chosen on half of the flagged catalogue and measured on the other half; without flags,
    offensive precision at the deployment prevalence. ``review_at`` sends the confidently offensive
    titles the catalogue does not flag explicit to review (``review_only_if_not_explicit``), within
-   :data:`OFFENSIVE_REVIEW_BUDGET`. Where no ``explicit_at`` reaches the precision target, the most
-   precise one is kept and the report says the target was not reached.
+   :data:`OFFENSIVE_REVIEW_BUDGET`. Where no ``explicit_at`` reaches the precision target on the
+   catalogue (titles say little about lyrics), the validation-based choice is used and the report
+   says the target was not reached and how close the catalogue came.
 
 The chosen :class:`~content_signals.models.policy.SafetyPolicy` carries a
 :class:`~content_signals.models.policy.DeploymentCalibration` (prevalence, training prevalence,
@@ -199,13 +200,22 @@ def _explicit_threshold(
     the even-indexed half of the flagged-or-not items, and its precision on the odd half."""
     indices = np.flatnonzero(known)
     choose, measure = indices[::2], indices[1::2]
-    chosen = None
+    chosen, best, best_precision = None, None, -1.0
     for threshold in EXPLICIT_GRID:
         marked = choose[offensive[choose] >= threshold]
-        if len(marked) >= MIN_EXPLICIT_SUPPORT and flagged[marked].mean() >= target:
+        if len(marked) < MIN_EXPLICIT_SUPPORT:
+            break
+        precision = float(flagged[marked].mean())
+        if precision >= target:
             chosen = float(threshold)
             break
-    report: dict[str, Any] = {"chosen_on": len(choose), "measured_on": len(measure)}
+        if precision > best_precision:
+            best, best_precision = float(threshold), precision
+    report: dict[str, Any] = {"chosen_on": len(choose), "measured_on": len(measure), "target_reached": True}
+    if chosen is None:
+        # No threshold reaches the target with enough titles: the caller falls back, and the card
+        # says how close the catalogue came.
+        report |= {"target_reached": False, "best_precision": best_precision, "best_threshold": best}
     if chosen is not None:
         held = measure[offensive[measure] >= chosen]
         report["held_out_marked"] = len(held)
@@ -335,6 +345,9 @@ def choose_policy(
         ),
         "random_items_for_10_hate": int(np.ceil(10 / max(hate_share, 1e-6))),
         "random_items_hate_prevalence_pm_50pct": labels_for_interval(hate_share, max(hate_share * 0.5, 1e-6)),
+        # With no hate found among n random reviewed items, 3 / n bounds the prevalence (95%, the
+        # rule of three): what an estimate at the EM's floor can be checked with.
+        "random_items_to_bound_hate_below_0.1pct": 3_000,
     }
     if catalogue is not None and catalogue_probabilities is not None:
         report["catalogue"] = catalogue_outcomes(classes, policy, catalogue, catalogue_probabilities)
