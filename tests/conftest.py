@@ -35,6 +35,8 @@ SLOW_FIXTURES: dict[str, str] = {
     "pipeline": "generates data, runs every job through the gate for two days, publishes, trains both models",
     "server": "starts Ray Serve (and needs the pipeline)",
     "test_safety_model.py::trained": "trains the safety model (text encoder over 900 texts, 15 epochs)",
+    "test_safety_training.py::trained": "trains the safety model on three corpora (300 texts each) and "
+    "three cross-corpus heads, calibrated for 400 musicoset titles",
     "test_review_loop.py::setup": "trains the safety model",
     "test_text_scoring.py::safety": "trains the safety model",
     "test_bring_your_own_catalogue.py::deployment": "trains a safety model for a fresh deployment",

@@ -223,8 +223,9 @@ def test_the_model_card_agrees_with_training_and_renders_in_a_browser(
 
     def inspect(page: Any) -> None:
         assert page.locator("h1").inner_text() == f"Model card: safety {result.card.version}"
-        # Confusion matrix, reliability, automation trade-off.
-        assert page.locator("img").count() == 3
+        # Confusion matrix, reliability, automation trade-off; calibration before / after and the
+        # behavioural suite (one corpus: no cross-corpus plot; no catalogue: no decision rates).
+        assert page.locator("img").count() == 5
 
     check_report_page(report.html_path, SCREENSHOT, inspect)
 

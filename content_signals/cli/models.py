@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,8 +15,10 @@ from content_signals.config import PlatformConfig
 from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 
-# The real labelled corpus (../shared/data, read in place, never copied into the repo).
-DEFAULT_SAFETY_CORPUS = Path("../shared/data/text/davidson_labeled.csv")
+# The real labelled corpora (../shared/data, read in place, never copied into the repo).
+DEFAULT_CORPORA_DIR = Path("../shared/data/text")
+DEFAULT_SAFETY_CORPUS = DEFAULT_CORPORA_DIR / "davidson_labeled.csv"
+DEFAULT_CORPORA = ("davidson", "mlma", "ethos")
 
 train_app = typer.Typer(help="Train models on point-in-time features.", no_args_is_help=True)
 review_app = typer.Typer(
@@ -43,11 +46,18 @@ def train_engagement_model(config: PlatformConfig, day: date) -> None:
 def train_safety(
     ctx: typer.Context,
     corpus: Annotated[
-        Path,
-        typer.Option(help="Labelled texts in the Davidson format (columns: tweet, class 0/1/2)."),
-    ] = DEFAULT_SAFETY_CORPUS,
+        list[str] | None,
+        typer.Option(
+            help="A corpus: a built-in mapping (davidson, mlma, ethos), a mapping YAML, or a CSV in the "
+            "Davidson format (tweet, class 0/1/2). Repeat for several; the first is the primary one "
+            "(default: davidson, mlma, ethos)."
+        ),
+    ] = None,
+    corpora_dir: Annotated[
+        Path, typer.Option(help="Folder holding the files the corpus mappings name.")
+    ] = DEFAULT_CORPORA_DIR,
     limit: Annotated[
-        int | None, typer.Option(min=30, help="Train on a stratified sample of this many texts.")
+        int | None, typer.Option(min=30, help="Train on a stratified sample of this many texts per corpus.")
     ] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training split.")] = 40,
     review_labels: Annotated[
@@ -56,29 +66,89 @@ def train_safety(
     labels_until: Annotated[
         str | None, typer.Option(help="Only review labels reviewed at or before this ISO-8601 time.")
     ] = None,
+    catalogue: Annotated[
+        Path | None,
+        typer.Option(
+            help="The catalogue file the policy is calibrated for (needs --catalogue-mapping); default: "
+            "the deployment's imported catalogue when it has one."
+        ),
+    ] = None,
+    catalogue_mapping: Annotated[
+        str | None, typer.Option(help="The catalogue file's mapping (e.g. musicoset, or a YAML path).")
+    ] = None,
+    cross_corpus: Annotated[
+        bool, typer.Option(help="Also train without each corpus and test on it (cross-corpus figures).")
+    ] = True,
+    embedding_cache: Annotated[
+        Path | None, typer.Option(help="Reuse sentence embeddings from (and store them in) this folder.")
+    ] = None,
 ) -> None:
-    """Train the safety model (hate / offensive / neither): n-gram and sentence-embedding head."""
+    """Train the safety model (hate / offensive / neither) on labelled corpora; calibrate its
+    per-category policy for the deployment's catalogue (policy.yaml beside the version)."""
     until = parse_timestamp(labels_until, "--labels-until") if labels_until else None
-    train_safety_model(config_of(ctx), corpus, limit, epochs, review_labels, until)
+    if (catalogue is None) != (catalogue_mapping is None):
+        raise SignalsError("--catalogue and --catalogue-mapping go together")
+    train_safety_model(
+        config_of(ctx),
+        corpus or list(DEFAULT_CORPORA),
+        limit,
+        epochs,
+        review_labels,
+        until,
+        corpora_dir=corpora_dir,
+        catalogue=(catalogue, catalogue_mapping) if catalogue and catalogue_mapping else None,
+        cross_corpus=cross_corpus,
+        embedding_cache=embedding_cache,
+    )
 
 
 def train_safety_model(
     config: PlatformConfig,
-    corpus: Path,
+    corpus: Path | Sequence[str],
     limit: int | None,
     epochs: int,
     review_labels: bool,
     labels_until: datetime | None = None,
+    *,
+    corpora_dir: Path = DEFAULT_CORPORA_DIR,
+    catalogue: tuple[Path, str] | None = None,
+    cross_corpus: bool = True,
+    embedding_cache: Path | None = None,
 ) -> None:
-    """Train on the corpus (a stratified sample of ``limit`` texts if set), plus the review loop's
-    labels (those reviewed by ``labels_until``) when ``review_labels``."""
+    """Train on the corpora (a stratified sample of ``limit`` texts each if set), plus the review
+    loop's labels (those reviewed by ``labels_until``) when ``review_labels``. ``corpus``: one
+    Davidson-format file, or corpus names / mapping files (a ``.csv`` that exists is read as a
+    Davidson-format file)."""
+    from content_signals.models.corpora import LabelledCorpus
     from content_signals.models.review import load_review_labels
-    from content_signals.models.safety import load_labelled_texts
+    from content_signals.models.safety import (
+        corpus_of_texts,
+        load_labelled_texts,
+        load_safety_corpora,
+    )
     from content_signals.models.safety import train_safety as train
+    from content_signals.models.safety_deployment import read_catalogue_file
 
-    texts = load_labelled_texts(corpus, limit=limit)
+    names = [corpus] if isinstance(corpus, Path) else list(corpus)
+    corpora: list[LabelledCorpus] = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".csv" and path.exists():
+            corpora.append(corpus_of_texts(load_labelled_texts(path, limit=limit)))
+        else:
+            corpora += load_safety_corpora(corpora_dir, [str(name)], limit=limit)
     extra = load_review_labels(DataLayout(config.data_dir), until=labels_until) if review_labels else None
-    train(config, texts, progress=say, epochs=epochs, review_labels=extra)
+    texts = read_catalogue_file(*catalogue) if catalogue is not None else None
+    train(
+        config,
+        corpora,
+        progress=say,
+        epochs=epochs,
+        review_labels=extra,
+        catalogue=texts,
+        cross_corpus=cross_corpus,
+        embedding_cache=embedding_cache,
+    )
 
 
 @review_app.command("export")

@@ -39,6 +39,9 @@ from content_signals.models.registry import (
     stored_versions,
 )
 
+# Sections a safety version's training stores in ``card.evaluation`` (see models/safety.py).
+SAFETY_SECTIONS = ("corpora", "cross_corpus", "calibration", "deployment", "behaviour")
+
 
 @dataclass(frozen=True)
 class ModelCardReport:
@@ -97,6 +100,8 @@ def build_model_card(
         "held_out_split": card.evaluation.get("held_out_split"),
         "evaluation": report,
         "comparison": comparison,
+        # The safety model's figures beyond the primary test split (absent for other models).
+        "safety": {key: card.evaluation[key] for key in SAFETY_SECTIONS if key in card.evaluation} or None,
     }
     out_dir = cards_root / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -251,6 +256,7 @@ Promoted version: {html.escape(str(document["promoted_version"]))}.</p>
 <h2>Slices</h2>
 {_slices_html(report["slices"])}
 {_policy_html(report.get("policy"))}
+{_safety_html(document.get("safety"))}
 {_comparison_html(document.get("comparison"))}
 </body></html>
 """
@@ -307,4 +313,209 @@ def _tradeoff_plot(policy: dict[str, Any]) -> Figure:
     axes.set_ylabel("decided without review")
     axes.set_title("Automation against errors")
     axes.legend(loc="lower right")
+    return figure
+
+
+# --- The safety model's sections ------------------------------------------------------------------
+
+
+def _cell(value: object, percent: bool = False) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.2%}" if percent else f"{value:.3f}"
+    return html.escape(str(value))
+
+
+def _safety_html(safety: dict[str, Any] | None) -> str:
+    if not safety:
+        return ""
+    parts = []
+    if safety.get("corpora"):
+        parts.append(_corpora_html(safety["corpora"], safety.get("cross_corpus") or {}))
+    if safety.get("calibration"):
+        parts.append(_calibration_html(safety["calibration"]))
+    if safety.get("deployment"):
+        parts.append(_deployment_html(safety["deployment"]))
+    if safety.get("behaviour"):
+        parts.append(_behaviour_html(safety["behaviour"]))
+    return "\n".join(parts)
+
+
+def _corpora_html(corpora: dict[str, Any], cross: dict[str, Any]) -> str:
+    keys = ("weighted_f1", "macro_f1", "hate_f1", "hate_binary_f1", "hate_macro_f1", "hate_roc_auc")
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{c['items']:,}</td><td>{c['partial_labels']:,}</td>"
+        f"<td>{c['train']:,} / {c['validation']:,} / {c['test_rows']:,}</td>"
+        + "".join(f"<td>{_cell(c['test'].get(k))}</td>" for k in keys)
+        + "</tr>"
+        for name, c in corpora.items()
+    )
+    header = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in keys)
+    table = (
+        "<h2>Per corpus (each corpus's own held-out test split)</h2><table><tr><th>corpus</th><th>items</th>"
+        f"<th>partial labels</th><th>train / validation / test</th>{header}</tr>{rows}</table>"
+    )
+    if not cross:
+        return table
+    cross_keys = ("hate_macro_f1", "hate_macro_f1_prior_adjusted", "hate_roc_auc", "macro_f1")
+    cross_rows = "".join(
+        f"<tr><td>{html.escape(name)}</td>"
+        f"<td>{_cell(corpora.get(name, {}).get('test', {}).get('hate_macro_f1'))}</td>"
+        + "".join(f"<td>{_cell(c.get(k))}</td>" for k in cross_keys)
+        + f"<td>{_cell(c.get('hate_share'), True)}</td>"
+        f"<td>{_cell(c.get('estimated_hate_share'), True)}</td></tr>"
+        for name, c in cross.items()
+    )
+    return (
+        table + "<h2>Cross-corpus (trained without the corpus, tested on its test split)</h2>"
+        "<table><tr><th>left out</th><th>hate macro F1, trained on it</th><th>hate macro F1, never seen</th>"
+        "<th>same, at its estimated prevalence</th><th>hate ROC-AUC, never seen</th>"
+        "<th>macro F1, never seen</th>"
+        f"<th>hate share</th><th>estimated hate share</th></tr>{cross_rows}</table>"
+        + _img(_cross_plot(corpora, cross), "in-corpus against cross-corpus hate macro F1")
+    )
+
+
+def _cross_plot(corpora: dict[str, Any], cross: dict[str, Any]) -> Figure:
+    figure = Figure(figsize=(5.5, 3.4), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    names = list(cross)
+    positions = np.arange(len(names))
+    seen = [corpora.get(n, {}).get("test", {}).get("hate_macro_f1", np.nan) for n in names]
+    unseen = [cross[n].get("hate_macro_f1", np.nan) for n in names]
+    axes.bar(positions - 0.2, seen, width=0.4, label="trained on it")
+    axes.bar(positions + 0.2, unseen, width=0.4, label="never seen")
+    axes.set_xticks(positions, names)
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("hate macro F1 (test split)")
+    axes.set_title("Generalisation across corpora")
+    axes.legend(loc="lower right")
+    return figure
+
+
+def _calibration_html(calibration: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{name}</td><td>{calibration[name]['rows']:,}</td>"
+        f"<td>{calibration[name]['before']['nll']:.4f}</td><td>{calibration[name]['after']['nll']:.4f}</td>"
+        f"<td>{_cell(calibration[name]['before']['ece'])}</td><td>{_cell(calibration[name]['after']['ece'])}</td></tr>"
+        for name in ("validation", "test")
+        if name in calibration
+    )
+    bias = ", ".join(f"{html.escape(k)} {v:+.2f}" for k, v in calibration.get("class_bias", {}).items())
+    return (
+        "<h2>Calibration</h2>"
+        f"<p>Temperature {calibration.get('temperature', 1.0):.3f} and class bias ({bias}) fitted on the "
+        "validation splits by the partial-label likelihood; ECE on rows with a single label.</p>"
+        "<table><tr><th>split</th><th>rows</th><th>NLL before</th><th>NLL after</th><th>ECE before</th>"
+        f"<th>ECE after</th></tr>{rows}</table>"
+        + (
+            _img(_reliability_plot(calibration["test"]), "reliability before and after calibration")
+            if "test" in calibration
+            else ""
+        )
+    )
+
+
+def _reliability_plot(report: dict[str, Any]) -> Figure:
+    figure = Figure(figsize=(4.5, 3.8), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
+    for name in ("before", "after"):
+        curve = report[name]["reliability"]
+        axes.plot(
+            [p["confidence"] for p in curve],
+            [p["accuracy"] for p in curve],
+            marker="o",
+            label=f"{name} (ECE {report[name]['ece']:.3f})",
+        )
+    axes.set_xlabel("confidence of the predicted class")
+    axes.set_ylabel("accuracy")
+    axes.set_title("Reliability on the test splits")
+    axes.legend(loc="upper left")
+    return figure
+
+
+def _deployment_html(deployment: dict[str, Any]) -> str:
+    prevalence, training = deployment["prevalence"], deployment["training_prevalence"]
+    shares = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{training[name]:.4%}</td><td>{prevalence[name]:.4%}</td></tr>"
+        for name in prevalence
+    )
+    expected = "".join(
+        f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td>{v:.3f}</td></tr>"
+        for k, v in deployment.get("expected_at_deployment", {}).items()
+    )
+    needed = "".join(
+        f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td>{v:,}</td></tr>"
+        for k, v in deployment.get("labels_needed", {}).items()
+    )
+    text = (
+        "<h2>Deployment calibration</h2>"
+        "<p>Category prevalence estimated on the catalogue's texts (Saerens EM on calibrated posteriors); "
+        "thresholds chosen on the validation splits re-weighted to it.</p>"
+        "<table><tr><th>category</th><th>training (validation) share</th><th>catalogue estimate</th></tr>"
+        f"{shares}</table>"
+        f"<table><tr><th>expected at the catalogue's prevalence</th><th></th></tr>{expected}</table>"
+        "<p>Reviewed catalogue labels that would refine these estimates (95% intervals):</p>"
+        f"<table><tr><th>to pin down</th><th>labels</th></tr>{needed}</table>"
+    )
+    catalogue = deployment.get("catalogue")
+    if catalogue:
+        rates = catalogue["rates"]
+        reasons = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{v:,}</td></tr>" for k, v in catalogue["by_reason"].items()
+        )
+        top = "".join(
+            f"<tr><td>{html.escape(t['text'])}</td><td>{t['p_hate']:.3f}</td></tr>"
+            for t in catalogue["top_hate"]
+        )
+        text += (
+            f"<h3>On the catalogue ({catalogue['items']:,} items)</h3>"
+            f"<div class='kpi'><b>{rates['block']:.2%}</b><span>BLOCK</span></div>"
+            f"<div class='kpi'><b>{rates['review']:.2%}</b><span>REVIEW</span></div>"
+            f"<div class='kpi'><b>{rates['allow']:.2%}</b><span>ALLOW</span></div>"
+            f"<div class='kpi'><b>{_cell(catalogue.get('explicit_suggested_precision'), True)}</b>"
+            f"<span>of {catalogue['explicit_suggested']:,} suggested explicit flagged explicit</span></div>"
+            f"<table><tr><th>decision: category</th><th>items</th></tr>{reasons}</table>"
+            f"<table><tr><th>highest P(hate) titles</th><th>P(hate)</th></tr>{top}</table>"
+            + _img(_rates_plot(rates), "catalogue decision rates")
+        )
+    return text
+
+
+def _rates_plot(rates: dict[str, float]) -> Figure:
+    figure = Figure(figsize=(4.5, 3.0), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    names = list(rates)
+    axes.bar(names, [rates[n] for n in names], color=["#b00", "#e90", "#2a2"][: len(names)])
+    axes.set_yscale("log")
+    axes.set_ylabel("share of the catalogue (log)")
+    axes.set_title("Decisions on the catalogue")
+    return figure
+
+
+def _behaviour_html(behaviour: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(r['functionality'])}</td><td>{r['cases']:,}</td><td>{r['pass_rate']:.1%}</td>"
+        f"<td>{'; '.join(html.escape(f'{t} -> {a}') for t, a in r['failures'][:3])}</td></tr>"
+        for r in behaviour["functionalities"]
+    )
+    return (
+        f"<h2>Behavioural suite ({behaviour['overall']:.1%} passed; "
+        f"worst {html.escape(behaviour['worst'])})</h2>"
+        "<table><tr><th>functionality</th><th>cases</th><th>passed</th><th>first failures</th></tr>"
+        f"{rows}</table>" + _img(_behaviour_plot(behaviour), "behavioural pass rates")
+    )
+
+
+def _behaviour_plot(behaviour: dict[str, Any]) -> Figure:
+    results = behaviour["functionalities"]
+    figure = Figure(figsize=(6.0, 0.3 * len(results) + 1.2), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    axes.barh([r["functionality"] for r in results], [r["pass_rate"] for r in results])
+    axes.axvline(0.8, linestyle="--", color="grey")
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("pass rate")
+    axes.set_title("Behavioural functionalities")
     return figure

@@ -107,9 +107,11 @@ class EngagementNet(nn.Module):
 
 class TextClassifierHead(nn.Module):
     """Wide and deep: an MLP over the sentence embedding ("deep") and a linear model over n-gram
-    TF-IDF features of the same text ("wide"), averaged as log-probabilities, plus a per-class
-    bias chosen on validation data. The output is log-probabilities up to a constant: softmax of
-    it gives the class probabilities.
+    TF-IDF features of the same text ("wide"), averaged as log-probabilities, divided by a
+    temperature and shifted by a per-class bias, both fitted on validation data so the
+    probabilities are calibrated (:mod:`content_signals.models.safety_calibration`). The output is
+    log-probabilities up to a constant: softmax of it gives the class probabilities. Versions saved
+    before the temperature existed load with temperature 1 (:func:`load_model`), unchanged.
 
     The wide part is an ``EmbeddingBag`` (one weight row per n-gram, summed with the TF-IDF values
     as weights), so a batch costs only its non-zero features. ``ngrams`` (the fitted vocabularies)
@@ -129,6 +131,7 @@ class TextClassifierHead(nn.Module):
         nn.init.zeros_(self.wide.weight)
         self.wide_bias = nn.Parameter(torch.zeros(n_classes))
         self.register_buffer("class_bias", torch.zeros(n_classes))
+        self.register_buffer("temperature", torch.ones(1))
         self.ngrams: NgramFeatures | None = None
 
     def deep_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -139,9 +142,13 @@ class TextClassifierHead(nn.Module):
         return summed + self.wide_bias  # type: ignore[no-any-return]
 
     def forward(self, embeddings: torch.Tensor, ngrams: NgramBatch) -> torch.Tensor:
+        return self.uncalibrated(embeddings, ngrams) / self.temperature + self.class_bias  # type: ignore[operator]
+
+    def uncalibrated(self, embeddings: torch.Tensor, ngrams: NgramBatch) -> torch.Tensor:
+        """The two parts' averaged log-probabilities, before temperature and class bias."""
         wide = torch.log_softmax(self.wide_logits(ngrams).float(), dim=1)
         deep = torch.log_softmax(self.deep_logits(embeddings).float(), dim=1)
-        return 0.5 * wide + 0.5 * deep + self.class_bias  # type: ignore[operator]
+        return 0.5 * wide + 0.5 * deep
 
     def text_logits(self, texts: list[str], embeddings: torch.Tensor) -> torch.Tensor:
         """Logits for normalised ``texts`` and their embeddings (on the embeddings' device)."""
@@ -189,7 +196,11 @@ def load_model(model_dir: Path) -> tuple[ModelCard, nn.Module]:
     raw: dict[str, Any] = json.loads(card_path.read_text())
     card = ModelCard(**raw)
     network = build_network(card)
-    network.load_state_dict(load_file(str(weights_path)))
+    state = load_file(str(weights_path))
+    if isinstance(network, TextClassifierHead) and "temperature" not in state:
+        # Saved before calibration had a temperature: 1 leaves its output exactly as it was.
+        state["temperature"] = torch.ones(1)
+    network.load_state_dict(state)
     if isinstance(network, TextClassifierHead):
         network.ngrams = NgramFeatures.load(model_dir)
     network.eval()

@@ -127,8 +127,13 @@ def parse_policy(text: str, source: str = "policy") -> SafetyPolicy:
         raise SignalsError(f"{source}: not a valid safety policy: {exc}") from exc
 
 
+def policy_document(policy: SafetyPolicy) -> bytes:
+    """The policy as ``policy.yaml`` holds it (for writing it with a version's other files)."""
+    document = policy.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(document, sort_keys=False).encode()
+
+
 def write_policy(folder: Path, policy: SafetyPolicy) -> Path:
     path = folder / POLICY_FILE
-    document = policy.model_dump(mode="json", exclude_none=True)
-    write_atomic(path, yaml.safe_dump(document, sort_keys=False).encode())
+    write_atomic(path, policy_document(policy))
     return path

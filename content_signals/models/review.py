@@ -128,7 +128,8 @@ def export_review_batch(
     ).reindex(columns=list(EXPORT_COLUMNS))
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".jsonl":
-        data = batch.to_json(orient="records", lines=True, force_ascii=False) or ""
+        # An empty band is an empty file (pandas writes a lone newline, which no reader parses).
+        data = batch.to_json(orient="records", lines=True, force_ascii=False) if len(batch) else ""
     else:
         data = batch.to_csv(index=False)
     write_atomic(out, data.encode())
