@@ -79,6 +79,10 @@ def test_decide_version_follows_the_versions_policy() -> None:
     assert by_category.labels() == expected.labels() == ["block", "review", "allow", "unspecified"]
     assert by_category.categories == ["hate", "offensive", "", ""]
     assert by_category.explicit_suggested.tolist() == [False, True, False, False]
+    # A policy written with the model's own class names ("neither") decides the same.
+    named_as_classes = policy.model_copy(update={"categories": CLASSES})
+    same = decide_version(probabilities, CLASSES, named_as_classes, thresholds, [None, False, None, None])
+    assert same.labels() == by_category.labels() and same.categories == by_category.categories
 
 
 @pytest.fixture(scope="module")

@@ -133,6 +133,17 @@ def policy_outcomes(
     }
 
 
+# The "category" a single-score policy decides on: the unsafe probability, 1 - P(none).
+UNSAFE = "unsafe"
+# Older safety versions name the benign class "neither"; policies call it "none".
+_CATEGORY_OF_CLASS = {"neither": "none"}
+
+
+def categories_of(classes: Sequence[str]) -> list[str]:
+    """A text classifier's classes as policy categories (``neither`` is ``none``)."""
+    return [_CATEGORY_OF_CLASS.get(c, c) for c in classes]
+
+
 @dataclass(frozen=True)
 class CategoryDecided:
     """Per item: the decision, the category and threshold that made it (empty and 0 for ALLOW and
@@ -177,9 +188,15 @@ def decide_by_category(
     n = len(probabilities)
     if probabilities.ndim != 2 or probabilities.shape[1] != len(categories):
         raise ValueError(f"probabilities must be items x {len(categories)} categories")
-    missing = [c for c in policy.categories if c not in categories]
+    # Class names as categories on both sides: a policy may say "neither" where the model says "none".
+    position = {name: i for i, name in enumerate(categories_of(categories))}
+    missing = [c for c in categories_of(policy.categories) if c not in position]
     if missing:
         raise ValueError(f"the policy's categories {missing} are not among the model's {list(categories)}")
+
+    def column_of(category: str) -> np.ndarray:
+        return probabilities[:, position[categories_of([category])[0]]]
+
     flagged = np.zeros(n, dtype=bool)
     if explicit is not None:
         flagged = np.array([value is True for value in explicit], dtype=bool)
@@ -192,31 +209,18 @@ def decide_by_category(
             threshold = getattr(rule, threshold_of)
             if threshold is None:
                 continue
-            column = probabilities[:, list(categories).index(rule.category)]
-            fires = column >= threshold
+            fires = column_of(rule.category) >= threshold
             if action is Decision.REVIEW and rule.review_only_if_not_explicit:
                 fires &= ~flagged
             undecided = fires & (decisions < action)
             decisions[undecided], reason[undecided], made_at[undecided] = action, rule.category, threshold
     suggesting = policy.explicit_rule
     if suggesting is not None and suggesting.explicit_at is not None:
-        column = probabilities[:, list(categories).index(suggesting.category)]
-        explicit_suggested = column >= suggesting.explicit_at
+        explicit_suggested = column_of(suggesting.category) >= suggesting.explicit_at
     unscored = np.isnan(probabilities).any(axis=1)
     decisions[unscored], reason[unscored], made_at[unscored] = Decision.UNSPECIFIED, "", 0.0
     explicit_suggested[unscored] = False
     return CategoryDecided(decisions, [str(r) for r in reason], made_at, explicit_suggested)
-
-
-# The "category" a single-score policy decides on: the unsafe probability, 1 - P(none).
-UNSAFE = "unsafe"
-# Older safety versions name the benign class "neither"; policies call it "none".
-_CATEGORY_OF_CLASS = {"neither": "none"}
-
-
-def categories_of(classes: Sequence[str]) -> list[str]:
-    """A text classifier's classes as policy categories (``neither`` is ``none``)."""
-    return [_CATEGORY_OF_CLASS.get(c, c) for c in classes]
 
 
 def decide_version(
