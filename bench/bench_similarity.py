@@ -57,7 +57,7 @@ FEAST = "Feast 0.67 retrieve_online_documents_v2 (SQLite + sqlite-vec)"
 RECALL_GOAL = 0.95
 
 
-# Search breadths whose recall the benchmark reports (the configured default is 64).
+# Search breadths whose recall the benchmark reports (the configured default is 128).
 EXPANSION_LADDER = (32, 64, 128, 256)
 
 
