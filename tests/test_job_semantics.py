@@ -46,9 +46,12 @@ def test_every_job_runs_after_the_tables_it_reads_and_only_model_jobs_get_a_mode
     for name, job in JOBS.items():
         assert all(order.index(upstream) < order.index(name) for upstream in job.upstream), name
     assert JOBS["content_safety"].upstream == ("content_embedding",)
+    assert JOBS["content_duplicates"].upstream == ("content_embedding",)
+    # The duplicates job's model is the day's vector index (its neighbour pairs).
     assert {name for name, job in JOBS.items() if job.model is not None} == {
         "content_embedding",
         "content_safety",
+        "content_duplicates",
     }
 
 
