@@ -14,7 +14,7 @@ from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from content_signals.config import ModelsConfig, SimilarityConfig
 from content_signals.definitions import (
@@ -30,18 +30,11 @@ from content_signals.jobs.inputs import Catalogue, SameDayPartition
 from content_signals.jobs.signal_job import SignalJob
 from content_signals.jobs.vector_index import ensure_index
 from content_signals.layout import DataLayout
-from content_signals.similarity.duplicates import neighbour_pairs
+from content_signals.similarity.duplicates import PAIR_SCHEMA, neighbour_pairs
 from content_signals.similarity.index import VectorIndex
 
-PAIRS_SCHEMA = T.StructType(
-    [
-        T.StructField("content_id", T.StringType(), nullable=False),
-        T.StructField("neighbour_id", T.StringType(), nullable=False),
-        T.StructField("similarity", T.FloatType(), nullable=False),
-        T.StructField("rank", T.IntegerType(), nullable=False),
-        T.StructField("group_id", T.StringType(), nullable=False),
-    ]
-)
+# The pairs' Spark schema is their Arrow schema (one definition, in the similarity stage).
+PAIRS_SCHEMA = from_arrow_schema(PAIR_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,8 @@ class NeighbourPairsModel:
         ensure_index(layout, day, encoder=models.text_encoder, settings=similarity)
         index = VectorIndex(layout.vector_index_version(CONTENT_EMBEDDING.name, day), view=True)
         pairs = neighbour_pairs(index, self.k, self.threshold, threads=similarity.threads)
-        return spark.createDataFrame(pairs.to_pylist(), schema=PAIRS_SCHEMA)
+        # Straight from Arrow: no Python object per pair (20 per item).
+        return spark.createDataFrame(pairs, schema=PAIRS_SCHEMA)
 
 
 def base(content: DataFrame, embeddings: DataFrame, pairs: DataFrame) -> DataFrame:

@@ -337,8 +337,9 @@ def test_a_date_publishes_table_by_table_and_names_what_it_could_not(  # type: i
         f"({next(quarantine.iterdir())})",
         f"content_embedding {day}: not published: not computed",
         f"content_safety {day}: not published: not computed",
+        f"content_duplicates {day}: not published: not computed",
     ]
-    assert lines[-1] == f"{day}: 3 of 7 tables published, 4 not published"
+    assert lines[-1] == f"{day}: 3 of 8 tables published, 5 not published"
 
     # Idempotent, with one log line per partition written.
     assert publish(config, DAY) == []
@@ -416,18 +417,18 @@ def test_jobs_run_all_publish_and_serve_a_catalogue_only_deployment(  # type: ig
 
     run_jobs(config, "all", [DAY])  # exits normally: nothing was quarantined
     out = capsys.readouterr().out
-    assert "5 partitions published, 0 quarantined, 2 not run" in out
+    assert "6 partitions published, 0 quarantined, 2 not run" in out
     assert f"content_engagement {DAY.isoformat()}: not run: {no_events(layout)}" in out
     assert f"content_audio {DAY.isoformat()}: not run: this catalogue has no audio features" in out
     published = {path.parent.name for path in (tmp_path / "signals").glob("*/date=*")}
     assert published == set(JOBS) - {"content_engagement", "content_audio"}
 
     publish_day(config, DAY)
-    assert f"{DAY.isoformat()}: 5 of 7 tables published, 2 not published" in capsys.readouterr().out
+    assert f"{DAY.isoformat()}: 6 of 8 tables published, 2 not published" in capsys.readouterr().out
     server = ServerThread(config)  # serves the safety model found under the data directory
     try:
         with SignalsClient(server.target, timeout_s=30.0) as client:
-            safety = client.get_online_features(["a1", "b1"], feature_service="safety_v2")
+            safety = client.get_online_features(["a1", "b1"], feature_service="safety_v3")
             score = client.score("safety", ["upload-1"], request_inputs={"text": ["chill beats to study to"]})
     finally:
         server.stop()

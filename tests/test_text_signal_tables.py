@@ -14,7 +14,13 @@ import pytest
 from content_signals_client import SignalsClient
 from pyspark.sql import functions as F
 
-from content_signals.definitions import CONTENT_EMBEDDING, EMBEDDING_DIMENSION, Decision, Signal
+from content_signals.definitions import (
+    CONTENT_EMBEDDING,
+    EMBEDDING_DIMENSION,
+    SAFETY_V2_SIGNALS,
+    Decision,
+    Signal,
+)
 from content_signals.errors import SignalsError
 from content_signals.jobs.runner import build_partition, check_all_inputs, get_job, run_many
 from content_signals.layout import DataLayout
@@ -237,3 +243,17 @@ def test_vectors_and_safety_decisions_are_served_over_grpc(pipeline, server: str
     for row, content_id in zip(moderation, ids, strict=True):
         assert row["content_safety:safety_decision"] == safety.at[content_id, "safety_decision"]
         assert row["content_safety:unsafe_score"] == pytest.approx(safety.at[content_id, "unsafe_score"])
+    # safety_v2 serves content_safety as released; the later signals reach consumers in safety_v3.
+    served = {key.split(":", 1)[1] for key in moderation[0] if key.startswith("content_safety:")}
+    assert served == set(SAFETY_V2_SIGNALS)
+    with SignalsClient(server) as client:
+        latest = client.get_online_features(ids, feature_service="safety_v3").to_dicts()
+    for row, content_id in zip(latest, ids, strict=True):
+        stored = safety.loc[content_id]
+        decision = row["content_safety:safety_decision"]
+        assert row["content_safety:safety_decision_reason"] == stored["safety_decision_reason"]
+        assert row["content_safety:safety_decision_reason"].startswith(decision)
+        assert row["content_safety:blocked"] == int(decision == "block")
+        assert row["content_safety:in_review"] == int(decision == "review")
+        assert row["content_safety:p_none"] == pytest.approx(1.0 - stored["unsafe_score"])
+        assert row["content_safety:explicit_suggested"] == bool(stored["explicit_suggested"])
