@@ -125,6 +125,16 @@ def _write_safety_partition(layout: DataLayout, catalogue: Catalogue) -> None:
             "p_offensive": pa.array([0.0] * n, pa.float64()),
             "safety_decision": pa.array(decisions, pa.string()),
             "safety_model_version": pa.array(["v1"] * n, pa.string()),
+            "p_none": pa.array([0.05 if d == "block" else 0.95 for d in decisions], pa.float64()),
+            "safety_decision_category": pa.array(
+                ["hate" if d == "block" else None for d in decisions], pa.string()
+            ),
+            "safety_decision_reason": pa.array(
+                ["block: hate >= 0.900" if d == "block" else "allow" for d in decisions], pa.string()
+            ),
+            "explicit_suggested": pa.array([False] * n, pa.bool_()),
+            "blocked": pa.array([int(d == "block") for d in decisions], pa.int64()),
+            "in_review": pa.array([0] * n, pa.int64()),
         }
     )
     partition = layout.signal_partition("content_safety", DAY)
