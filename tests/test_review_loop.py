@@ -7,15 +7,19 @@ import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
 from content_signals.config import PlatformConfig, load_config
+from content_signals.definitions import Decision
 from content_signals.errors import SignalsError
 from content_signals.jobs.runner import run_many
 from content_signals.layout import DataLayout
+from content_signals.models.decisions import decide_version
 from content_signals.models.networks import TextClassifierHead, load_model
+from content_signals.models.policy import read_policy
 from content_signals.models.review import (
     export_review_batch,
     import_review_labels,
@@ -68,9 +72,16 @@ def test_export_holds_exactly_the_review_band_scored_as_one_process_would(
     embeddings = shared_encoder(config.models.text_encoder).encode(texts)
     _, head = load_model(trained.path)
     assert isinstance(head, TextClassifierHead)
-    unsafe = 1 - head.probabilities(texts, embeddings)[:, 2]
+    probabilities = head.probabilities(texts, embeddings)
+    unsafe = 1 - probabilities[:, 2]
     assert card.review_threshold is not None and card.block_threshold is not None
-    in_band = (unsafe >= card.review_threshold) & (unsafe < card.block_threshold)
+    # The version's own decision: its per-category policy (with the catalogue's explicit flags)
+    # when it stores one, as the daily job and Score decide.
+    explicit = [None if pd.isna(v) else bool(v) for v in content["explicit"]]
+    decided = decide_version(
+        probabilities, card.classes, read_policy(trained.path), card.decision_thresholds, explicit
+    )
+    in_band = decided.decisions == Decision.REVIEW
     expected = set(content["content_id"][in_band])
     assert {row["content_id"] for row in exported} == expected
     by_id = dict(zip(content["content_id"], unsafe, strict=True))

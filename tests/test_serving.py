@@ -288,6 +288,7 @@ def test_server_reflection_lists_the_service(server: str) -> None:
         "Score": "content_signals.v1.ScoreResponse",
         "ListFeatureServices": "content_signals.v1.ListFeatureServicesResponse",
         "ListModels": "content_signals.v1.ListModelsResponse",
+        "SimilarContent": "content_signals.v1.SimilarContentResponse",
     }
 
 

@@ -64,6 +64,8 @@ def test_a_new_signal_definition_reaches_the_job_the_suite_and_the_feast_plan(pi
         "    + feature description_word_count",
         "update feature service ranking_v1",
         "    + content_metadata.description_word_count",
+        "update feature service ranking_v2",
+        "    + content_metadata.description_word_count",
     ]
 
 
