@@ -41,7 +41,7 @@ def plan(config: PlatformConfig, tables: Mapping[str, SignalTable] = SIGNAL_TABL
     )
     registry_diff, _, _ = feature_store(config).plan(contents)
     lines: list[str] = []
-    for diff in registry_diff.feast_object_diffs:
+    for diff in sorted(registry_diff.feast_object_diffs, key=_review_order):
         verb = _VERBS.get(diff.transition_type.name)
         if verb is None or diff.name in _INTERNAL_OBJECTS:
             continue
@@ -52,6 +52,16 @@ def plan(config: PlatformConfig, tables: Mapping[str, SignalTable] = SIGNAL_TABL
         lines.append(f"{verb} {kind} {diff.name}")
         lines += [f"    {detail}" for detail in details]
     return lines
+
+
+def _review_order(diff: Any) -> tuple[int, str]:
+    """Kinds in Feast's declared order (sources, entities, views, services), names alphabetically.
+
+    Feast's diff follows the order of its registry listings, which is not stable between runs;
+    a reviewer comparing two plans needs the same change on the same line.
+    """
+    kinds = list(type(diff.feast_object_type))
+    return kinds.index(diff.feast_object_type), diff.name
 
 
 def _describe(change: Any) -> list[str]:

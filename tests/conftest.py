@@ -75,7 +75,15 @@ def platform_config(tmp_path_factory: pytest.TempPathFactory) -> PlatformConfig:
             "spark": {"master": "local[2]", "shuffle_partitions": 2},
             # The pipeline's dates are fixed in the past (2026-01), older than every view's TTL:
             # serve them as they were rather than as OUTSIDE_MAX_AGE.
-            "serving": {"grpc_port": free_port(), "max_entities_per_request": 50, "enforce_ttl": False},
+            # A quarter CPU per replica: the app's four replicas then leave half of the session's
+            # two CPUs for the deployments tests start beside it (batching, the text encoder).
+            "serving": {
+                "grpc_port": free_port(),
+                "max_entities_per_request": 50,
+                "enforce_ttl": False,
+                "model_num_cpus": 0.25,
+                "ingress_num_cpus": 0.25,
+            },
         }
     )
     prepare_process(config)

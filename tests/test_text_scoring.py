@@ -13,8 +13,11 @@ from content_signals_client.api.content_signals.v1 import content_signals_pb2 as
 from content_signals_client.api.content_signals.v1 import content_signals_pb2_grpc as pb_grpc
 
 from content_signals.config import PlatformConfig, TextEncoderConfig, load_config
+from content_signals.definitions.signal_types import Decision
 from content_signals.layout import DataLayout
+from content_signals.models.decisions import decide_version
 from content_signals.models.networks import TextClassifierHead, load_model
+from content_signals.models.policy import read_policy
 from content_signals.models.safety import SafetyTraining, load_labelled_texts, train_safety
 from content_signals.models.text_encoder import shared_encoder
 from content_signals.serving.app import ModelReplica
@@ -43,11 +46,17 @@ def safety(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlatformConfig, Sa
     return config, train_safety(config, load_labelled_texts(DAVIDSON, limit=600), epochs=5)
 
 
-def _expected(result: SafetyTraining, texts: list[str]) -> np.ndarray:
+def _probabilities(result: SafetyTraining, texts: list[str]) -> np.ndarray:
+    """The version's class probabilities (items x classes) for ``texts``, computed locally."""
     _, head = load_model(result.path)
     normalised = [normalise_text(t) for t in texts]
     assert isinstance(head, TextClassifierHead)
-    return 1 - head.probabilities(normalised, shared_encoder(CPU).encode(normalised))[:, 2]
+    return head.probabilities(normalised, shared_encoder(CPU).encode(normalised))
+
+
+def _expected(result: SafetyTraining, texts: list[str]) -> np.ndarray:
+    """The unsafe score: one minus the probability of ``neither``."""
+    return 1 - _probabilities(result, texts)[:, result.card.classes.index("neither")]
 
 
 @pytest.fixture(scope="module")
@@ -71,16 +80,12 @@ def test_score_classifies_request_time_text_with_the_stored_policy(
     assert scores.policy == (card.review_threshold, card.block_threshold)
     rows = scores.to_dicts()
     np.testing.assert_allclose([r["score"] for r in rows], _expected(result, TEXTS), atol=1e-5)
-    assert card.review_threshold is not None and card.block_threshold is not None
-    for row in rows:
-        expected = (
-            "BLOCK"
-            if row["score"] >= card.block_threshold
-            else "REVIEW"
-            if row["score"] >= card.review_threshold
-            else "ALLOW"
-        )
-        assert row["decision"].endswith(expected)
+    # The version's own decision rule: its per-category policy when it stores one.
+    decided = decide_version(
+        _probabilities(result, TEXTS), card.classes, read_policy(result.path), card.decision_thresholds
+    )
+    for row, decision in zip(rows, decided.decisions, strict=True):
+        assert row["decision"].endswith(Decision(decision).name)
         assert row["found"] is True and row["missing_features"] == 0
     assert "safety" in listed
 
@@ -134,7 +139,8 @@ def test_the_model_replica_batches_text_requests_across_callers(
         (first_scores, first_batch), (second_scores, second_batch) = first.result(), second.result()
     finally:
         serve.delete("text_scoring_batching")
+    # The replica returns class probabilities; the ingress derives scores and decisions from them.
     np.testing.assert_allclose(
-        np.concatenate([first_scores, second_scores]), _expected(result, TEXTS), atol=1e-5
+        np.concatenate([first_scores, second_scores]), _probabilities(result, TEXTS), atol=1e-5
     )
     assert first_batch == second_batch == 3  # one forward pass for both callers

@@ -24,10 +24,11 @@ from content_signals.definitions import (
 from content_signals.errors import SignalsError
 from content_signals.jobs.runner import build_partition, check_all_inputs, get_job, run_many
 from content_signals.layout import DataLayout
+from content_signals.models.decisions import decide_version
 from content_signals.models.networks import CARD_FILE, TextClassifierHead, load_model
+from content_signals.models.policy import read_policy
 from content_signals.models.registry import default_version
 from content_signals.models.text_encoder import shared_encoder
-from content_signals.serving.scoring import decisions
 from content_signals.storage_format import encode_values
 from content_signals.text import normalise_text, text_of
 
@@ -164,8 +165,17 @@ def test_safety_scores_are_the_models_view_of_the_stored_embeddings(pipeline) ->
     np.testing.assert_allclose(
         safety.loc[ids, "p_hate"], probabilities[:, card.classes.index("hate")], atol=1e-5
     )
-    expected, _ = decisions(card, safety.loc[ids, "unsafe_score"].to_numpy())
-    assert safety.loc[ids, "safety_decision"].tolist() == [Decision(d).name.lower() for d in expected]
+    # The version's own decision: its per-category policy, with the catalogue's explicit flags.
+    flags = pq.read_table(layout.content_path, columns=["content_id", "explicit"]).to_pandas()
+    explicit = flags.set_index("content_id")["explicit"]
+    decided = decide_version(
+        probabilities,
+        card.classes,
+        read_policy(model_root / card.version),
+        card.decision_thresholds,
+        [None if explicit[i] is None else bool(explicit[i]) for i in ids],
+    )
+    assert safety.loc[ids, "safety_decision"].tolist() == [Decision(d).label for d in decided.decisions]
     assert set(safety["safety_model_version"]) == {card.version}
 
 

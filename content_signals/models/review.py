@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from content_signals.config import PlatformConfig
@@ -43,6 +43,14 @@ EXPORT_COLUMNS = (
     "unsafe_score", *(f"p_{c}" for c in CLASSES), "decision_reason", "model", "model_version",
     "review_threshold", "block_threshold", "exported_at", "label",
 )  # fmt: skip
+
+
+def _riskiest_first() -> list[Column]:
+    """The batch order: highest unsafe score first, content id breaking ties so that two
+    exports of the same scores list the same items in the same order."""
+    return [F.col("unsafe_score").desc(), F.col("content_id").asc()]
+
+
 LABEL_SCHEMA = pa.schema(
     [
         ("content_id", pa.string()),
@@ -110,11 +118,11 @@ def export_review_batch(
         .withColumn("decided", version_decision_column(probabilities, F.col("explicit"), classifier))
         .where(F.col("decided.decision") == Decision.REVIEW.label)
         .select(*scores.columns, F.col("decided.reason").alias("decision_reason"))
-        .orderBy(F.col("unsafe_score").desc())
+        .orderBy(*_riskiest_first())
     )
     if limit is not None:
         band = band.limit(limit)
-    chosen: pd.DataFrame = band.join(content, "content_id").orderBy(F.col("unsafe_score").desc()).toPandas()
+    chosen: pd.DataFrame = band.join(content, "content_id").orderBy(*_riskiest_first()).toPandas()
     scored = scores.count()
 
     batch = chosen.assign(
