@@ -60,8 +60,9 @@ def _review_order(diff: Any) -> tuple[int, str]:
     Feast's diff follows the order of its registry listings, which is not stable between runs;
     a reviewer comparing two plans needs the same change on the same line.
     """
-    kinds = list(type(diff.feast_object_type))
-    return kinds.index(diff.feast_object_type), diff.name
+    from feast.infra.registry.registry import FeastObjectType
+
+    return list(FeastObjectType).index(diff.feast_object_type), diff.name
 
 
 def _describe(change: Any) -> list[str]:
