@@ -76,6 +76,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_serving
 	$(BIN)/python -m bench.bench_embedding
 	$(BIN)/python -m bench.bench_similarity
+	$(BIN)/python -m bench.bench_text_scoring
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

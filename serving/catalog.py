@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -19,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from content_signals.definitions import CONTENT, key_lookup
+from content_signals.serving.refresh import RefreshLoop
 
 logger = logging.getLogger("content_signals.serving")
 
@@ -226,10 +226,8 @@ class CatalogCache:
 
     def __init__(self, load: Callable[[], Catalog], refresh_seconds: float) -> None:
         self._load = load
-        self._refresh_seconds = refresh_seconds
         self._catalog = load()  # the first load happens before serving starts, never on a request
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = RefreshLoop(self.refresh, refresh_seconds, "catalog-refresh")
         self.refreshes = 0
         self.last_error: str | None = None
 
@@ -250,17 +248,7 @@ class CatalogCache:
         self.last_error = None
 
     def start(self) -> None:
-        if self._refresh_seconds <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="catalog-refresh", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._refresh_seconds):
-            self.refresh()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._loop.stop()

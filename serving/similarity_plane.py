@@ -42,6 +42,7 @@ from content_signals.serving.auth import Authorizer
 from content_signals.serving.data_plane import FeatureDataPlane, FeatureRequest
 from content_signals.serving.decoding import PRESENT
 from content_signals.serving.errors import InvalidRequest, NotFound, PermissionDenied, Unavailable
+from content_signals.serving.refresh import RefreshLoop
 from content_signals.similarity.index import (
     IndexManifest,
     Neighbours,
@@ -115,15 +116,13 @@ class IndexCache:
     ) -> None:
         self.layout = layout
         self.table = table
-        self._refresh_seconds = refresh_seconds
         # Memory-mapped (shared pages, never mutated), searched as broadly as the config says.
         self._open = opener or (
             lambda folder: VectorIndex(folder, view=True, expansion_search=expansion_search)
         )
         self._index: VectorIndex | None = None
         self._day: date | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = RefreshLoop(self.refresh, refresh_seconds, "vector-index-refresh")
         self.swaps = 0
         self.last_error: str | None = None
         self.refresh()  # the first open happens before serving starts, never on a request
@@ -164,20 +163,10 @@ class IndexCache:
         return True
 
     def start(self) -> None:
-        if self._refresh_seconds <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="vector-index-refresh", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._refresh_seconds):
-            self.refresh()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._loop.stop()
 
 
 @dataclass(frozen=True)
