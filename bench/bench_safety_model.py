@@ -9,7 +9,8 @@ issue 18); a figure it was never measured on is reported with baseline 0 and rat
 
 Not in ``make bench``: encoding the 31k corpus texts and 12k titles takes 10-30 minutes on a busy
 2-core CPU before training starts. ``--embedding-cache`` keeps the embeddings between runs, so a
-second run only trains (several minutes).
+second run only trains (several minutes). The full model's card (JSON, and HTML with its plots) is
+kept in ``bench/results/safety_model_card/``.
 
 Usage: python -m bench.bench_safety_model [--embedding-cache /tmp/safety-embeddings] [--limit N]
 """
@@ -23,8 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Row, print_table, write_results
+from bench.harness import RESULTS_DIR, Row, print_table, write_results
 from content_signals.config import load_config
+from content_signals.layout import DataLayout
+from content_signals.models.cards import build_model_card
 from content_signals.models.safety import load_safety_corpora, train_safety
 from content_signals.models.safety_deployment import read_catalogue_file
 
@@ -67,6 +70,14 @@ def main() -> None:
             epochs=args.epochs,
             catalogue=catalogue,
             embedding_cache=args.embedding_cache,
+        )
+        # The card outlives the temporary data folder: the figures below, with their plots.
+        build_model_card(
+            DataLayout(config.data_dir).models_root,
+            RESULTS_DIR / "safety_model_card",
+            "safety",
+            result.card.version,
+            progress=print,
         )
     seconds = time.perf_counter() - started
     m = result.card.metrics

@@ -5,8 +5,9 @@ Ours: the served stack (``serving.server.start``: Ray Serve, the ingress's gRPC 
 model replica that embeds the text and runs the head) called by the typed client with requests of
 ``--request-size`` real catalogue titles, at 1..N requests in flight; the best level counts.
 Baseline: :func:`content_signals.serving.scoring.forward_pass`, the code the replica runs, in this
-process on the same normalised titles, with the replica's thread count (1) and the request's batch
-size.
+process on the same normalised titles, with the replica's thread count (1) and the same batch: the
+request's size for one request in flight; at saturation the largest pass the replica can join the
+requests in flight into (request size x requests in flight), which favours the baseline.
 
 The model is a small safety version trained here (600 Davidson tweets): the encoder and the head's
 shape are those of the full model, which is what the forward pass costs.
@@ -27,7 +28,7 @@ from bench.harness import higher_is_better, print_table, write_results
 from bench.serving.common import free_port
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-BASELINE = "encoder + head forward pass (forward_pass), one process, 1 torch thread, same batch"
+BASELINE = "encoder + head forward pass (forward_pass), one process, 1 torch thread, batch"
 
 
 def forward_items_per_second(
@@ -130,25 +131,44 @@ def main() -> None:
         finally:
             server.stop()
         normalised = [normalise_text(t) for t in titles]
-        baseline = forward_items_per_second(config, trained.path, normalised, args.request_size, args.seconds)
-        print(f"  forward pass, batch {args.request_size}: {baseline:,.1f} items/s")
         best_level = max(levels, key=lambda k: levels[k])
+        # The replica joins the requests in flight into one pass: at saturation the baseline runs
+        # the largest pass they can form (request size x requests in flight), at one in flight the
+        # request's own size.
+        batches = sorted({args.request_size, args.request_size * best_level})
+        forward: dict[int, float] = {}
+        for batch in batches:
+            forward[batch] = forward_items_per_second(config, trained.path, normalised, batch, args.seconds)
+            print(f"  forward pass, batch {batch}: {forward[batch]:,.1f} items/s")
+    saturated_batch = args.request_size * best_level
     rows = [
         higher_is_better(
-            f"Score items/s, text, {args.request_size}/request",
+            f"Score items/s at saturation ({best_level} x {args.request_size} in flight)",
             "items/s",
             round(levels[best_level], 1),
-            round(baseline, 1),
-            BASELINE,
+            round(forward[saturated_batch], 1),
+            f"{BASELINE} ({saturated_batch})",
             goal=0.7,
-        )
+        ),
     ]
+    if 1 in levels:
+        rows.append(
+            higher_is_better(
+                f"Score items/s, one request of {args.request_size} in flight",
+                "items/s",
+                round(levels[1], 1),
+                round(forward[args.request_size], 1),
+                f"{BASELINE} ({args.request_size})",
+                goal=0.7,
+            )
+        )
     print_table("Score with request-time text (issue 18)", rows)
     details = {
         "request_size": args.request_size,
         "seconds": args.seconds,
         "items_per_second_by_in_flight": levels,
         "best_in_flight": best_level,
+        "forward_items_per_second_by_batch": forward,
         "texts": "musicoset_hits.tsv titles",
         "model": "safety, trained on 600 Davidson tweets (same encoder and head shape as the full model)",
     }
