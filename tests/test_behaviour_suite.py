@@ -19,6 +19,7 @@ from content_signals.models.behaviour import (
 )
 from content_signals.models.networks import ModelCard
 from content_signals.models.registry import gate_checks
+from tests.cards import safety_card
 
 # What issue 18 asks the suite to cover, at least.
 REQUIRED = {
@@ -103,20 +104,7 @@ def test_pass_rates_per_functionality() -> None:
 
 
 def _card(version: str, metrics: dict[str, float]) -> ModelCard:
-    return ModelCard(
-        name="safety",
-        version=version,
-        feature_service="",
-        features=[],
-        feature_means=[],
-        feature_stds=[],
-        hidden_units=[4],
-        target="class",
-        training_partition="corpus.csv",
-        trained_at="2026-12-07T00:00:00+00:00",
-        metrics=metrics,
-        evaluation={"test_split_fingerprint": "split-a"},
-    )
+    return safety_card(version, metrics=metrics, evaluation={"test_split_fingerprint": "split-a"})
 
 
 def test_the_promotion_gate_refuses_a_version_worse_on_any_functionality() -> None:

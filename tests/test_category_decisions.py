@@ -22,11 +22,12 @@ from content_signals.models.decisions import (
     decide_by_category,
     decide_version,
 )
-from content_signals.models.networks import TEXT_CLASSIFIER, ModelCard, TextClassifierHead, save_model
+from content_signals.models.networks import TextClassifierHead, save_model
 from content_signals.models.policy import CategoryRule, SafetyPolicy, write_policy
 from content_signals.models.text_encoder import shared_encoder
 from content_signals.models.text_features import NgramFeatures
 from content_signals.serving.scoring import discover_models
+from tests.cards import safety_card
 from tests.local_server import ServerThread
 
 CLASSES = ["hate", "offensive", "neither"]
@@ -103,18 +104,10 @@ def served(platform_config: PlatformConfig, tmp_path_factory: pytest.TempPathFac
         torch.manual_seed(seed)
         head = TextClassifierHead(encoder.dimension, [8], len(CLASSES), ngrams.size)
         head.ngrams = ngrams
-        card = ModelCard(
-            name="safety",
-            version=version,
-            feature_service="",
-            features=[],
-            feature_means=[],
-            feature_stds=[],
+        card = safety_card(
+            version,
             hidden_units=[8],
-            target="class",
             training_partition="hand-built",
-            trained_at="2026-12-07T00:00:00+00:00",
-            kind=TEXT_CLASSIFIER,
             classes=CLASSES,
             text_encoder={"name": encoder.info.name, "dimension": encoder.dimension,
                           "weights_sha256": encoder.info.weights_sha256},

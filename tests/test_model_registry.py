@@ -13,7 +13,6 @@ from content_signals.errors import SignalsError
 from content_signals.layout import DataLayout
 from content_signals.models.networks import (
     FEATURE_MLP,
-    TEXT_CLASSIFIER,
     EngagementNet,
     ModelCard,
     TextClassifierHead,
@@ -32,26 +31,17 @@ from content_signals.models.registry import (
     version_number,
 )
 from content_signals.serving.scoring import discover_models
+from tests.cards import safety_card
 
 GATES = {"test_weighted_f1": 0.0, "test_macro_f1": 0.02}
 SIGNALS = str(Path(sys.executable).parent / "signals")
 
 
 def _card(version: str, weighted_f1: float, macro_f1: float, split: str = "split-a") -> ModelCard:
-    return ModelCard(
-        name="safety",
-        version=version,
-        feature_service="",
-        features=[],
-        feature_means=[],
-        feature_stds=[],
-        hidden_units=[4],
-        target="class",
-        training_partition="corpus.csv",
+    return safety_card(
+        version,
         trained_at="2026-11-23T00:00:00+00:00",
         metrics={"test_weighted_f1": weighted_f1, "test_macro_f1": macro_f1},
-        kind=TEXT_CLASSIFIER,
-        classes=["hate", "offensive", "neither"],
         text_encoder={"name": "all-MiniLM-L6-v2", "dimension": 8},
         evaluation={"test_split_fingerprint": split},
     )
